@@ -1,0 +1,201 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * The system and VM level answers: API version, capabilities, VM types,
+ * the kvm_run size, and the errnos for unknown ioctls and bad pointers.
+ */
+#include <stdlib.h>
+#include <unistd.h>
+
+#include "kvm_util.h"
+
+/* Capability numbers no kernel knows. */
+static const unsigned long unknown_caps[] = {
+	1000, 4096, 0x7fffffff, 0x80000000, 0xffffffff,
+	0x100000000UL, ~0UL,
+};
+
+/* Ioctl numbers no kernel uses on a KVM fd. */
+static const unsigned long unknown_ioctls[] = {
+	_IO(KVMIO, 0xef),
+	_IOW(KVMIO, 0xee, uint64_t),
+	_IOR(KVMIO, 0xed, uint32_t),
+	_IO(0x4f, 0x12),		/* not even KVMIO */
+};
+
+TEST(api_version)
+{
+	int fd = kvm_open();
+
+	ASSERT_EQ(ioctl(fd, KVM_GET_API_VERSION, 0), KVM_API_VERSION);
+	ASSERT_EQ(KVM_API_VERSION, 12);
+	close(fd);
+}
+
+static void check_caps(int fd)
+{
+	unsigned int i;
+	int nr_vcpus, max_vcpus;
+
+	for (i = 0; i < sizeof(unknown_caps) / sizeof(unknown_caps[0]); i++)
+		ASSERT_EQ(ioctl(fd, KVM_CHECK_EXTENSION, unknown_caps[i]), 0);
+
+	ASSERT_GT(ioctl(fd, KVM_CHECK_EXTENSION, KVM_CAP_USER_MEMORY), 0);
+	ASSERT_GT(ioctl(fd, KVM_CHECK_EXTENSION, KVM_CAP_IMMEDIATE_EXIT), 0);
+	ASSERT_GT(ioctl(fd, KVM_CHECK_EXTENSION, KVM_CAP_CHECK_EXTENSION_VM),
+		  0);
+	ASSERT_GT(ioctl(fd, KVM_CHECK_EXTENSION, KVM_CAP_INTERNAL_ERROR_DATA),
+		  0);
+	ASSERT_GT(ioctl(fd, KVM_CHECK_EXTENSION, KVM_CAP_NR_MEMSLOTS), 0);
+
+	nr_vcpus = ioctl(fd, KVM_CHECK_EXTENSION, KVM_CAP_NR_VCPUS);
+	max_vcpus = ioctl(fd, KVM_CHECK_EXTENSION, KVM_CAP_MAX_VCPUS);
+	ASSERT_GT(nr_vcpus, 0);
+	ASSERT_LE(nr_vcpus, max_vcpus);
+}
+
+TEST(check_extension_system)
+{
+	int fd = kvm_open();
+
+	check_caps(fd);
+	close(fd);
+}
+
+TEST(check_extension_vm)
+{
+	struct kvm_vm *vm = vm_create();
+
+	check_caps(vm->fd);
+	vm_free(vm);
+}
+
+/* The VM fd answers as the system fd does, for the common capabilities. */
+TEST(check_extension_vm_matches_system)
+{
+	static const long caps[] = {
+		KVM_CAP_USER_MEMORY, KVM_CAP_IMMEDIATE_EXIT,
+		KVM_CAP_NR_VCPUS, KVM_CAP_MAX_VCPUS, KVM_CAP_MAX_VCPU_ID,
+		KVM_CAP_NR_MEMSLOTS, KVM_CAP_MULTI_ADDRESS_SPACE,
+		KVM_CAP_READONLY_MEM, KVM_CAP_INTERNAL_ERROR_DATA,
+	};
+	struct kvm_vm *vm = vm_create();
+	unsigned int i;
+
+	for (i = 0; i < sizeof(caps) / sizeof(caps[0]); i++) {
+		int sys = ioctl(vm->kvm_fd, KVM_CHECK_EXTENSION, caps[i]);
+		int vmr = ioctl(vm->fd, KVM_CHECK_EXTENSION, caps[i]);
+
+		test_log("cap %ld: system %d vm %d", caps[i], sys, vmr);
+		ASSERT_EQ(sys, vmr);
+	}
+	vm_free(vm);
+}
+
+TEST(create_vm_bad_type)
+{
+	/*
+	 * Types 1-4 are the software-protected and SEV types of later
+	 * kernels; these are rejected by 6.1 and 6.12 alike.
+	 */
+	static const unsigned long types[] = {
+		5, 31, 32, 0x100, 0x80000000, ~0UL,
+	};
+	int fd = kvm_open();
+	unsigned int i;
+
+	for (i = 0; i < sizeof(types) / sizeof(types[0]); i++)
+		ASSERT_ERRNO(ioctl(fd, KVM_CREATE_VM, types[i]), EINVAL);
+	close(fd);
+}
+
+TEST(create_several_vms)
+{
+	int fd = kvm_open();
+	int vm[4], i;
+
+	for (i = 0; i < 4; i++) {
+		vm[i] = ioctl(fd, KVM_CREATE_VM, 0);
+		ASSERT_GE(vm[i], 0);
+	}
+	for (i = 0; i < 4; i++)
+		close(vm[i]);
+	close(fd);
+}
+
+TEST(vcpu_mmap_size)
+{
+	int fd = kvm_open();
+	long size = ioctl(fd, KVM_GET_VCPU_MMAP_SIZE, 0);
+
+	test_log("KVM_GET_VCPU_MMAP_SIZE = %ld", size);
+	ASSERT_GE(size, 2 * PAGE_SIZE);
+	ASSERT_EQ(size % PAGE_SIZE, 0);
+	ASSERT_GE(size, sizeof(struct kvm_run));
+	close(fd);
+}
+
+TEST(unknown_ioctl_system)
+{
+	int fd = kvm_open();
+	unsigned int i;
+
+	for (i = 0; i < sizeof(unknown_ioctls) / sizeof(unknown_ioctls[0]);
+	     i++)
+		ASSERT_ERRNO(ioctl(fd, unknown_ioctls[i], 0), EINVAL);
+	close(fd);
+}
+
+TEST(unknown_ioctl_vm)
+{
+	struct kvm_vm *vm = vm_create();
+	unsigned int i;
+
+	for (i = 0; i < sizeof(unknown_ioctls) / sizeof(unknown_ioctls[0]);
+	     i++)
+		ASSERT_ERRNO(ioctl(vm->fd, unknown_ioctls[i], 0), ENOTTY);
+	vm_free(vm);
+}
+
+TEST(unknown_ioctl_vcpu)
+{
+	struct kvm_vm *vm = vm_create();
+	struct kvm_vcpu *vcpu = vcpu_add(vm, 0);
+	unsigned int i;
+
+	for (i = 0; i < sizeof(unknown_ioctls) / sizeof(unknown_ioctls[0]);
+	     i++)
+		ASSERT_ERRNO(ioctl(vcpu->fd, unknown_ioctls[i], 0), EINVAL);
+	vcpu_free(vcpu);
+	vm_free(vm);
+}
+
+/* A VM ioctl on the system fd, and a vCPU ioctl on the VM fd. */
+TEST(ioctl_on_wrong_fd)
+{
+	struct kvm_vm *vm = vm_create();
+	struct kvm_regs regs;
+
+	ASSERT_ERRNO(ioctl(vm->kvm_fd, KVM_CREATE_VCPU, 0), EINVAL);
+	ASSERT_ERRNO(ioctl(vm->fd, KVM_GET_REGS, &regs), ENOTTY);
+	ASSERT_ERRNO(ioctl(vm->fd, KVM_RUN, 0), ENOTTY);
+	vm_free(vm);
+}
+
+TEST(bad_pointer_efault)
+{
+	struct kvm_vm *vm = vm_create();
+	struct kvm_vcpu *vcpu = vcpu_add(vm, 0);
+	void *bad = (void *)8;
+	void *kernel = (void *)0xffffffff81000000UL;
+
+	ASSERT_ERRNO(ioctl(vm->fd, KVM_SET_USER_MEMORY_REGION, bad), EFAULT);
+	ASSERT_ERRNO(ioctl(vm->fd, KVM_SET_USER_MEMORY_REGION, kernel),
+		     EFAULT);
+	ASSERT_ERRNO(ioctl(vcpu->fd, KVM_GET_REGS, bad), EFAULT);
+	ASSERT_ERRNO(ioctl(vcpu->fd, KVM_SET_REGS, bad), EFAULT);
+	ASSERT_ERRNO(ioctl(vcpu->fd, KVM_GET_SREGS, bad), EFAULT);
+	ASSERT_ERRNO(ioctl(vcpu->fd, KVM_SET_SREGS, bad), EFAULT);
+	ASSERT_ERRNO(ioctl(vcpu->fd, KVM_GET_REGS, kernel), EFAULT);
+	vcpu_free(vcpu);
+	vm_free(vm);
+}

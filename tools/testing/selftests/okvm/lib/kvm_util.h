@@ -1,0 +1,210 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * Guest library for the okvm selftests: open the device, build a VM with
+ * anonymous memory, put a vCPU in real mode or flat 32-bit protected mode
+ * at a piece of guest code, run it and check the exits.
+ *
+ * Guest code is assembly written in the test file with GUEST_CODE16() or
+ * GUEST_CODE32() and copied to GUEST_LOAD_ADDR.  It should not depend on
+ * where it was assembled: use fixed guest addresses for data, or
+ * guest_addr() from the host to find a label.
+ */
+#ifndef OKVM_SELFTEST_KVM_UTIL_H
+#define OKVM_SELFTEST_KVM_UTIL_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/ioctl.h>
+#include <linux/kvm.h>
+
+#include "harness.h"
+
+#define PAGE_SIZE		4096UL
+#define MiB			(1024UL * 1024)
+
+/* Layout of the default guest (vm_create_guest()): one slot at GPA 0. */
+#define GUEST_MEM_SIZE		(1 * MiB)
+#define GUEST_LOAD_ADDR		0x1000	/* guest code is copied here */
+#define GUEST_STACK_TOP		0x1000	/* stack grows down from here */
+#define GUEST_DATA_ADDR		0x8000	/* a free page for test data */
+
+/* CR0/CR4/EFER bits used by the tests. */
+#define X86_CR0_PE		(1UL << 0)
+#define X86_CR0_ET		(1UL << 4)
+#define X86_CR0_NW		(1UL << 29)
+#define X86_CR0_CD		(1UL << 30)
+#define X86_CR0_PG		(1UL << 31)
+#define X86_CR4_PAE		(1UL << 5)
+#define X86_CR4_OSFXSR		(1UL << 9)
+#define X86_CR4_OSXMMEXCPT	(1UL << 10)
+#define EFER_SCE		(1UL << 0)
+#define EFER_LME		(1UL << 8)
+#define EFER_LMA		(1UL << 10)
+#define EFER_NX			(1UL << 11)
+
+#define __stringify_1(x)	#x
+#define __stringify(x)		__stringify_1(x)
+
+/*
+ * Define guest code "name" from assembly text: the bytes lie between
+ * name_start and name_end, and GUEST(name) passes both to the library.
+ */
+#define __GUEST_CODE(name, mode, code)					\
+	asm(".pushsection .rodata.guest, \"a\"\n"			\
+	    "." mode "\n"						\
+	    #name "_start:\n"						\
+	    code "\n"							\
+	    #name "_end:\n"						\
+	    ".code64\n"							\
+	    ".popsection\n");						\
+	extern const uint8_t name##_start[], name##_end[]
+
+#define GUEST_CODE16(name, code)	__GUEST_CODE(name, "code16", code)
+#define GUEST_CODE32(name, code)	__GUEST_CODE(name, "code32", code)
+#define GUEST(name)			name##_start, name##_end
+
+/* Guest address of a label in guest code loaded at GUEST_LOAD_ADDR. */
+#define guest_addr(label, name)						\
+	(GUEST_LOAD_ADDR + (uint64_t)((label) - name##_start))
+
+struct vm_mem {
+	uint32_t slot;
+	uint64_t gpa;
+	uint64_t size;
+	void *hva;
+};
+
+#define VM_MEM_MAX	8
+
+struct kvm_vm {
+	int kvm_fd;		/* the system fd */
+	int fd;
+	int nr_mem;
+	struct vm_mem mem[VM_MEM_MAX];
+};
+
+struct kvm_vcpu {
+	struct kvm_vm *vm;
+	int fd;
+	int id;
+	struct kvm_run *run;
+	size_t run_size;
+};
+
+/* The device path: $KVM_DEV or /dev/kvm. */
+const char *kvm_dev_path(void);
+
+/* Open the device; skips the case if it does not exist. */
+int kvm_open(void);
+
+/* KVM_CHECK_EXTENSION on a fresh system fd. */
+int kvm_check_cap(long cap);
+
+/* Size of the kvm_run mapping, from KVM_GET_VCPU_MMAP_SIZE. */
+size_t kvm_vcpu_mmap_size(int kvm_fd);
+
+struct kvm_vm *vm_create(void);
+void vm_free(struct kvm_vm *vm);
+
+/* Raw KVM_SET_USER_MEMORY_REGION: returns the ioctl's result. */
+int vm_set_region(int vm_fd, uint32_t slot, uint32_t flags, uint64_t gpa,
+		  uint64_t size, uint64_t uaddr);
+
+/* Map anonymous memory and make it a memslot; returns the mapping. */
+void *vm_add_mem(struct kvm_vm *vm, uint32_t slot, uint64_t gpa,
+		 uint64_t size);
+
+/* Host address of guest physical address gpa (must be in a slot). */
+void *vm_hva(struct kvm_vm *vm, uint64_t gpa);
+
+/* Copy guest code to gpa. */
+void vm_load(struct kvm_vm *vm, uint64_t gpa, const uint8_t *start,
+	     const uint8_t *end);
+
+/* Set real-mode interrupt vector vec to 0000:ip. */
+void vm_set_ivt(struct kvm_vm *vm, int vec, uint16_t ip);
+
+struct kvm_vcpu *vcpu_add(struct kvm_vm *vm, int id);
+void vcpu_free(struct kvm_vcpu *vcpu);
+
+void vcpu_get_regs(struct kvm_vcpu *vcpu, struct kvm_regs *regs);
+void vcpu_set_regs(struct kvm_vcpu *vcpu, struct kvm_regs *regs);
+void vcpu_get_sregs(struct kvm_vcpu *vcpu, struct kvm_sregs *sregs);
+void vcpu_set_sregs(struct kvm_vcpu *vcpu, struct kvm_sregs *sregs);
+uint64_t vcpu_get_rip(struct kvm_vcpu *vcpu);
+
+/* Real mode, all segments base 0 selector 0, at rip with stack rsp. */
+void vcpu_set_real_mode(struct kvm_vcpu *vcpu, uint64_t rip, uint64_t rsp);
+
+/*
+ * Flat 32-bit protected mode straight from SET_SREGS: CR0.PE, 4 GiB
+ * code and data segments (db=1, g=1), no paging, no GDT behind them.
+ */
+void vcpu_set_flat32(struct kvm_vcpu *vcpu, uint64_t rip, uint64_t rsp);
+
+/*
+ * A VM with GUEST_MEM_SIZE of memory at GPA 0 (slot 0), the code copied
+ * to GUEST_LOAD_ADDR and vCPU 0 set to run it in real mode (16) or flat
+ * protected mode (32).
+ */
+struct kvm_vm *vm_create_guest(const uint8_t *start, const uint8_t *end,
+			       struct kvm_vcpu **vcpu);
+struct kvm_vm *vm_create_guest32(const uint8_t *start, const uint8_t *end,
+				 struct kvm_vcpu **vcpu);
+
+/* KVM_RUN: returns the ioctl's result (errno set on -1). */
+int vcpu_run(struct kvm_vcpu *vcpu);
+
+const char *exit_reason_name(uint32_t reason);
+
+/* Print the last exit and the registers as diagnostics. */
+void vcpu_dump(struct kvm_vcpu *vcpu);
+
+/*
+ * The expectations below print the whole exit and the registers, then
+ * fail the case with the caller's file:line, on any mismatch.
+ */
+void __vcpu_run_ok(const char *file, int line, struct kvm_vcpu *vcpu);
+void __vcpu_expect_exit(const char *file, int line, struct kvm_vcpu *vcpu,
+			uint32_t reason);
+void *__vcpu_expect_io(const char *file, int line, struct kvm_vcpu *vcpu,
+		       uint16_t port, int size, int dir);
+uint32_t __vcpu_run_expect_out(const char *file, int line,
+			       struct kvm_vcpu *vcpu, uint16_t port, int size);
+void __vcpu_run_expect_in(const char *file, int line, struct kvm_vcpu *vcpu,
+			  uint16_t port, int size, uint32_t value);
+
+/* KVM_RUN must return 0. */
+#define vcpu_run_ok(vcpu)	__vcpu_run_ok(__FILE__, __LINE__, vcpu)
+
+/* The last exit must be this reason. */
+#define vcpu_expect_exit(vcpu, reason)					\
+	__vcpu_expect_exit(__FILE__, __LINE__, vcpu, reason)
+
+/* KVM_RUN, then the exit must be this reason. */
+#define vcpu_run_expect_exit(vcpu, reason) do {				\
+	__vcpu_run_ok(__FILE__, __LINE__, vcpu);			\
+	__vcpu_expect_exit(__FILE__, __LINE__, vcpu, reason);		\
+} while (0)
+
+#define vcpu_run_expect_hlt(vcpu)					\
+	vcpu_run_expect_exit(vcpu, KVM_EXIT_HLT)
+
+/* The last exit must be port I/O as given; returns its data. */
+#define vcpu_expect_io(vcpu, port, size, dir)				\
+	__vcpu_expect_io(__FILE__, __LINE__, vcpu, port, size, dir)
+
+/* KVM_RUN, then port I/O as given (dir KVM_EXIT_IO_IN/OUT); its data. */
+#define vcpu_run_expect_io(vcpu, port, size, dir)			\
+	({ __vcpu_run_ok(__FILE__, __LINE__, vcpu);			\
+	   __vcpu_expect_io(__FILE__, __LINE__, vcpu, port, size, dir); })
+
+/* KVM_RUN, then an OUT of size bytes to port; returns the value. */
+#define vcpu_run_expect_out(vcpu, port, size)				\
+	__vcpu_run_expect_out(__FILE__, __LINE__, vcpu, port, size)
+
+/* KVM_RUN, then an IN of size bytes from port, answered with value. */
+#define vcpu_run_expect_in(vcpu, port, size, value)			\
+	__vcpu_run_expect_in(__FILE__, __LINE__, vcpu, port, size, value)
+
+#endif /* OKVM_SELFTEST_KVM_UTIL_H */
