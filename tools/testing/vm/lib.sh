@@ -1,0 +1,53 @@
+# SPDX-License-Identifier: GPL-2.0
+#
+# Helpers shared by setup, run, check and demo.  Sourced, never run.
+
+VM_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+REPO_DIR=$(cd "$VM_DIR/../../.." && pwd)
+OKVM_CACHE=${OKVM_CACHE:-/var/cache/okvm}
+OKVM_OUT=${OKVM_OUT:-$REPO_DIR/out}
+
+# Progress goes to stderr: setup's stdout is reserved for the environment.
+say() { printf '%s: %s\n' "${0##*/}" "$*" >&2; }
+die() { say "error: $*"; exit 2; }
+
+# "6.12" -> "6_12", for variable names.
+kernel_key() { printf '%s' "${1//./_}"; }
+
+# kernel_var 6.1 VMLINUZ -> value of OKVM_KERNEL_6_1_VMLINUZ
+kernel_var() {
+	local name="OKVM_KERNEL_$(kernel_key "$1")_$2"
+	[[ -n ${!name:-} ]] || die "kernel '$1' is not known (have: ${OKVM_KERNELS:-none})"
+	printf '%s' "${!name}"
+}
+
+# Run setup (fast when everything is in place) and take its environment.
+load_setup() {
+	local env
+	env=$("$VM_DIR/setup") || die "setup failed"
+	eval "$env"
+}
+
+# Copy the module sources into a per-kernel directory and build okvm.ko
+# there: out-of-tree Kbuild writes objects next to the sources, so two
+# kernels cannot share one tree.  rsync keeps the copy's objects, so a
+# rebuild is incremental.
+build_module() {
+	local kernel=$1 log=$2 kdir bdir
+
+	kdir=$(kernel_var "$kernel" HEADERS)
+	bdir="$OKVM_OUT/build/$(kernel_var "$kernel" ABI)"
+	mkdir -p "$bdir"
+	rsync -a --delete --filter=':- .gitignore' \
+		--exclude=/.git --exclude=/.ci --exclude=/tools \
+		--exclude=/Documentation --exclude=/out --exclude=/build \
+		"$REPO_DIR/" "$bdir/"
+	if ! make -C "$kdir" M="$bdir" modules >"$log" 2>&1; then
+		return 1
+	fi
+	# Kbuild's -Werror covers the compiler; modpost and objtool only warn.
+	if grep -qi 'warning:' "$log"; then
+		return 1
+	fi
+	printf '%s\n' "$bdir/okvm.ko"
+}

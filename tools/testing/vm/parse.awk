@@ -1,0 +1,158 @@
+# SPDX-License-Identifier: GPL-2.0
+#
+# Read a test host's serial log and print one result a line:
+#   <pass|fail|skip> TAB <case> TAB <detail>
+# Variables (awk -v): outdir, where each test's output is saved as
+# <name>.log; dmesg, the file the test host's dmesg is saved to;
+# timeout, the per-test limit (for messages).
+#
+# A case is a top-level KTAP result line ("ok 3 name", "not ok 3 name",
+# "ok 3 name # SKIP why").  On top of those, a test binary counts as one
+# failure when it exits non-zero (other than 4, "skipped") without any
+# "not ok" line, is killed by a signal, times out, stops short of its
+# plan or never reaches its end marker.  A failed module load or unload,
+# a boot that never reaches init or never finishes, and a kernel log
+# with a warning, BUG, oops and the like count as one failure each.
+
+function result(status, name, detail) {
+	printf "%s\t%s\t%s\n", status, name, detail
+}
+
+function kernel_line(line) {
+	return line ~ /^\[ *[0-9]+\.[0-9]+\]/
+}
+
+# Boot-time notices that match the patterns but report no bug.
+function benign(line) {
+	return line ~ /Speculative Return Stack Overflow: WARNING: See/
+}
+
+function scan_kernel(line) {
+	if (line ~ /WARNING:|BUG:|Oops|general protection fault|Call Trace|KASAN|UBSAN|kmemleak|refcount_t/ &&
+	    !benign(line)) {
+		nbad++
+		if (nbad == 1)
+			first_bad = line
+	}
+}
+
+function begin_test(name) {
+	test = name
+	plan = -1
+	ncases = 0
+	nfail = 0
+	skip_all = ""
+	outfile = outdir "/" name ".log"
+	printf "" > outfile
+}
+
+# One KTAP result line at the top level of the current test.
+function ktap_case(line,    status, rest, name, directive, i) {
+	status = "pass"
+	if (line ~ /^not ok/)
+		status = "fail"
+	rest = line
+	sub(/^(not )?ok [0-9]+ ?/, "", rest)
+	directive = ""
+	i = index(rest, " # ")
+	if (i == 0 && rest ~ /^# /)
+		i = -1
+	if (i != 0) {
+		directive = substr(rest, (i < 0 ? 3 : i + 3))
+		rest = (i < 0 ? "" : substr(rest, 1, i - 1))
+	}
+	sub(/^- /, "", rest)
+	name = test (rest == "" ? "" : ": " rest)
+	if (toupper(directive) ~ /^(SKIP|TODO)/)
+		status = "skip"
+	else if (toupper(directive) ~ /^XFAIL/)
+		status = "pass"
+	ncases++
+	if (status == "fail")
+		nfail++
+	result(status, name, directive)
+}
+
+function end_test(rc, timed_out) {
+	close(outfile)
+	if (timed_out)
+		result("fail", test, "timed out after " timeout " s")
+	else if (rc >= 128)
+		result("fail", test, "killed by signal " rc - 128)
+	else if (rc == 0 && ncases == 0)
+		result("pass", test, "no KTAP output")
+	else if (rc == 0 && ncases < plan)
+		result("fail", test, "ran " ncases " of " plan " planned cases")
+	else if (rc == 4 && ncases == 0)
+		result("skip", test, skip_all)
+	else if (rc != 0 && rc != 4 && nfail == 0)
+		result("fail", test, "exit status " rc)
+	test = ""
+}
+
+{
+	sub(/\r+$/, "")
+	line = $0
+	# A marker may follow output that lacked a newline, or a kernel
+	# message printed in the middle of a line.
+	m = index(line, "@@okvm ")
+	if (m > 0) {
+		marker = substr(line, m + 7)
+		line = substr(line, 1, m - 1)
+	} else {
+		marker = ""
+	}
+}
+
+in_dmesg && marker == "" {
+	print line > dmesg
+	scan_kernel(line)
+	next
+}
+
+line != "" && (test == "" || kernel_line(line)) {
+	scan_kernel(line)
+}
+
+test != "" && line != "" && !kernel_line(line) {
+	print line > outfile
+	if (line ~ /^(not )?ok [0-9]+/)
+		ktap_case(line)
+	else if (match(line, /^1\.\.[0-9]+/)) {
+		plan = substr(line, 4, RLENGTH - 3) + 0
+		if (plan == 0 && line ~ /# *[Ss][Kk][Ii][Pp]/) {
+			skip_all = line
+			sub(/^1\.\.0 *# *[Ss][Kk][Ii][Pp] */, "", skip_all)
+		}
+	}
+}
+
+marker == "" { next }
+
+{
+	n = split(marker, f, " ")
+}
+
+f[1] == "boot" { booted = 1 }
+f[1] == "modload-fail" { result("fail", "host: load " substr(marker, 14), "") }
+f[1] == "begin" { begin_test(f[2]) }
+f[1] == "end" {
+	rc = f[3]
+	sub(/^rc=/, "", rc)
+	end_test(rc + 0, f[4] == "timeout")
+}
+f[1] == "rmmod-fail" { result("fail", "host: rmmod " f[2], "") }
+f[1] == "dmesg-begin" { in_dmesg = 1 }
+f[1] == "dmesg-end" { in_dmesg = 0; close(dmesg) }
+f[1] == "done" { done = 1 }
+
+END {
+	if (test != "")
+		result("fail", test, "no end marker: the test host died or timed out")
+	if (!booted)
+		result("fail", "host: boot", "init never ran")
+	else if (!done)
+		result("fail", "host: shutdown", "no final marker: the test host died or timed out")
+	if (nbad > 0)
+		result("fail", "host: kernel log", nbad " bad line(s), first: " first_bad)
+}
