@@ -42,7 +42,7 @@ build_module() {
 		--exclude=/.git --exclude=/.ci --exclude=/tools \
 		--exclude=/Documentation --exclude=/out --exclude=/build \
 		"$REPO_DIR/" "$bdir/"
-	if ! make -C "$kdir" M="$bdir" modules >"$log" 2>&1; then
+	if ! make -j"$(nproc)" -C "$kdir" M="$bdir" modules >"$log" 2>&1; then
 		return 1
 	fi
 	# Kbuild's -Werror covers the compiler; modpost and objtool only warn.
