@@ -1,0 +1,661 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * okvm: shared x86 code.  The KVM_RUN loop and what it does with each
+ * normalised exit, the register ioctls, and the state that must be
+ * switched around every guest entry whatever the vendor (XCR0, PKRU,
+ * DR0-DR3, the FPU).
+ */
+#define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
+
+#include <linux/hw_breakpoint.h>
+#include <linux/sched/signal.h>
+#include <linux/uaccess.h>
+#include <asm/debugreg.h>
+#include <asm/fpu/api.h>
+#include <asm/fpu/xcr.h>
+#include <asm/processor-flags.h>
+#include <asm/special_insns.h>
+#include <asm/traps.h>
+
+#include "compat.h"
+#include "x86.h"
+
+static const struct okvm_x86_ops *okvm_ops;
+static u64 okvm_host_xcr0;
+
+/* X86_CR0_* and X86_CR4_* give single bits; the checks need these sets. */
+#define CR0_RESERVED_HIGH	GENMASK_ULL(63, 32)
+#define APIC_BASE_RESERVED	0x2ffULL	/* bits 0-7 and 9 */
+#define APIC_BASE_X2APIC	BIT_ULL(10)
+#define APIC_BASE_ENABLE	BIT_ULL(11)
+#define APIC_BASE_BSP		BIT_ULL(8)
+#define APIC_DEFAULT_BASE	0xfee00000ULL
+
+int okvm_arch_init(void)
+{
+	int r;
+
+	switch (boot_cpu_data.x86_vendor) {
+	case X86_VENDOR_AMD:
+	case X86_VENDOR_HYGON:
+		okvm_ops = &svm_ops;
+		break;
+	default:
+		pr_err("no supported hardware virtualization (okvm has AMD-V only for now)\n");
+		return -ENODEV;
+	}
+	r = okvm_ops->probe();
+	if (r)
+		return r;
+	if (boot_cpu_has(X86_FEATURE_OSXSAVE))
+		okvm_host_xcr0 = xgetbv(XCR_XFEATURE_ENABLED_MASK);
+	okvm_cpuid_init();
+	return 0;
+}
+
+void okvm_arch_exit(void)
+{
+	okvm_ops->exit();
+}
+
+int okvm_arch_hardware_enable(void)
+{
+	return okvm_ops->hardware_enable();
+}
+
+void okvm_arch_hardware_disable(void)
+{
+	okvm_ops->hardware_disable();
+}
+
+long okvm_arch_check_extension(long ext)
+{
+	return 0;
+}
+
+long okvm_arch_dev_ioctl(unsigned int ioctl, unsigned long arg)
+{
+	/* x86 KVM answers an unknown system ioctl with EINVAL. */
+	return -EINVAL;
+}
+
+long okvm_arch_vm_ioctl(struct okvm *vm, unsigned int ioctl,
+			void __user *argp)
+{
+	return -ENOTTY;
+}
+
+int okvm_arch_vm_init(struct okvm *vm)
+{
+	return okvm_tdp_init(vm, okvm_ops->tdp_fmt);
+}
+
+void okvm_arch_vm_destroy(struct okvm *vm)
+{
+	okvm_tdp_destroy(vm);
+}
+
+int okvm_arch_validate_memslot(struct okvm *vm, u64 gpa, u64 size)
+{
+	return gpa + size > okvm_max_gpa() ? -EINVAL : 0;
+}
+
+/**
+ * okvm_get_ctl() - read a control register of a vCPU
+ * @vcpu:	the vCPU
+ * @ctl:	which one
+ *
+ * Return: its value as the guest sees it.
+ */
+u64 okvm_get_ctl(struct okvm_vcpu *vcpu, enum okvm_ctl ctl)
+{
+	return okvm_ops->get_ctl(vcpu, ctl);
+}
+
+/**
+ * okvm_queue_exception() - deliver an exception on the next entry
+ * @vcpu:	the vCPU
+ * @vector:	exception vector
+ * @has_error:	whether the exception pushes an error code
+ * @error_code:	the error code
+ */
+void okvm_queue_exception(struct okvm_vcpu *vcpu, u8 vector, bool has_error,
+			  u32 error_code)
+{
+	struct okvm_event *ev = &vcpu->arch.event;
+
+	ev->pending = true;
+	ev->type = OKVM_EVENT_EXCEPTION;
+	ev->vector = vector;
+	ev->has_error = has_error;
+	ev->error_code = error_code;
+}
+
+/* Architectural reset (power-on, or INIT after a triple fault). */
+static void okvm_vcpu_reset(struct okvm_vcpu *vcpu)
+{
+	struct okvm_vcpu_arch *a = &vcpu->arch;
+
+	memset(a->regs, 0, sizeof(a->regs));
+	memset(a->dr, 0, sizeof(a->dr));
+	/* RDX holds the processor signature, CPUID.1:EAX (SDM 9.1.4). */
+	a->regs[OKVM_RDX] = okvm_cpuid_signature();
+	a->rip = 0xfff0;
+	a->rflags = X86_EFLAGS_FIXED;
+	a->xcr0 = XFEATURE_MASK_FP;
+	a->pkru = 0;
+	a->apic_base = APIC_DEFAULT_BASE | APIC_BASE_ENABLE |
+		       (vcpu->id == 0 ? APIC_BASE_BSP : 0);
+	memset(&a->event, 0, sizeof(a->event));
+	memset(&a->pio, 0, sizeof(a->pio));
+	okvm_ops->vcpu_reset(vcpu);
+}
+
+int okvm_arch_vcpu_create(struct okvm_vcpu *vcpu)
+{
+	int r;
+
+	if (!fpu_alloc_guest_fpstate(&vcpu->arch.fpu))
+		return -ENOMEM;
+	r = okvm_ops->vcpu_create(vcpu);
+	if (r) {
+		fpu_free_guest_fpstate(&vcpu->arch.fpu);
+		return r;
+	}
+	okvm_vcpu_reset(vcpu);
+	return 0;
+}
+
+void okvm_arch_vcpu_destroy(struct okvm_vcpu *vcpu)
+{
+	okvm_ops->vcpu_free(vcpu);
+	fpu_free_guest_fpstate(&vcpu->arch.fpu);
+}
+
+/**
+ * okvm_enter_guest_mode() - announce that the vCPU is about to enter
+ * @vcpu: the vCPU, on this CPU with interrupts off
+ *
+ * Return: false if the entry must be abandoned because the task should
+ * reschedule or handle a signal first.
+ */
+bool okvm_enter_guest_mode(struct okvm_vcpu *vcpu)
+{
+	WRITE_ONCE(vcpu->cpu, smp_processor_id());
+	smp_wmb();
+	/*
+	 * Pairs with okvm_flush_remote_tlbs(): either it sees IN_GUEST and
+	 * interrupts this CPU, or okvm_tlb_flush_pending() sees its tlb_gen.
+	 */
+	smp_store_mb(vcpu->mode, OKVM_IN_GUEST);
+	if (need_resched() || signal_pending(current)) {
+		WRITE_ONCE(vcpu->mode, OKVM_OUTSIDE_GUEST);
+		return false;
+	}
+	return true;
+}
+
+/**
+ * okvm_tlb_flush_pending() - whether the VM removed translations since
+ * this vCPU last flushed its TLB
+ * @vcpu: the vCPU, in guest mode
+ *
+ * Return: true once per removal; the caller then flushes.
+ */
+bool okvm_tlb_flush_pending(struct okvm_vcpu *vcpu)
+{
+	u64 gen = READ_ONCE(vcpu->vm->tlb_gen);
+
+	if (gen == vcpu->tlb_gen)
+		return false;
+	vcpu->tlb_gen = gen;
+	return true;
+}
+
+/**
+ * okvm_exit_guest_mode() - the counterpart of okvm_enter_guest_mode()
+ * @vcpu: the vCPU
+ */
+void okvm_exit_guest_mode(struct okvm_vcpu *vcpu)
+{
+	smp_store_release(&vcpu->mode, OKVM_OUTSIDE_GUEST);
+}
+
+/**
+ * okvm_load_guest_state() - load what the hardware does not switch
+ * @vcpu: the vCPU, right before entry with interrupts off
+ *
+ * The guest's FPU registers (if the host used the FPU since KVM_RUN
+ * began), XCR0, PKRU and DR0-DR3.
+ */
+void okvm_load_guest_state(struct okvm_vcpu *vcpu)
+{
+	struct okvm_vcpu_arch *a = &vcpu->arch;
+
+	if (test_thread_flag(TIF_NEED_FPU_LOAD))
+		switch_fpu_return();
+	if (okvm_host_xcr0 && a->xcr0 != okvm_host_xcr0)
+		xsetbv(XCR_XFEATURE_ENABLED_MASK, a->xcr0);
+	if (cpu_feature_enabled(X86_FEATURE_OSPKE)) {
+		a->host_pkru = rdpkru();
+		if (a->pkru != a->host_pkru)
+			wrpkru(a->pkru);
+	}
+	set_debugreg(a->dr[0], 0);
+	set_debugreg(a->dr[1], 1);
+	set_debugreg(a->dr[2], 2);
+	set_debugreg(a->dr[3], 3);
+}
+
+/**
+ * okvm_put_guest_state() - save the guest's and restore the host's
+ * @vcpu: the vCPU, right after exit with interrupts off
+ */
+void okvm_put_guest_state(struct okvm_vcpu *vcpu)
+{
+	struct okvm_vcpu_arch *a = &vcpu->arch;
+
+	get_debugreg(a->dr[0], 0);
+	get_debugreg(a->dr[1], 1);
+	get_debugreg(a->dr[2], 2);
+	get_debugreg(a->dr[3], 3);
+	/* #VMEXIT/VM exit leave DR7 cleared: put back live breakpoints. */
+	if (hw_breakpoint_active())
+		hw_breakpoint_restore();
+	if (cpu_feature_enabled(X86_FEATURE_OSPKE)) {
+		a->pkru = rdpkru();
+		if (a->pkru != a->host_pkru)
+			wrpkru(a->host_pkru);
+	}
+	if (okvm_host_xcr0 && a->xcr0 != okvm_host_xcr0)
+		xsetbv(XCR_XFEATURE_ENABLED_MASK, okvm_host_xcr0);
+}
+
+static void okvm_internal_error(struct okvm_vcpu *vcpu, u32 suberror,
+			       const u64 *data, int ndata)
+{
+	struct kvm_run *run = vcpu->run;
+	int i;
+
+	run->exit_reason = KVM_EXIT_INTERNAL_ERROR;
+	run->internal.suberror = suberror;
+	run->internal.ndata = ndata;
+	for (i = 0; i < ndata; i++)
+		run->internal.data[i] = data[i];
+}
+
+/* IN: the data userspace left in the PIO page goes to AL/AX/EAX. */
+static void okvm_complete_pio_in(struct okvm_vcpu *vcpu)
+{
+	struct okvm_pio *pio = &vcpu->arch.pio;
+	unsigned long *rax = &vcpu->arch.regs[OKVM_RAX];
+	unsigned long val = pio->size < 4 ? *rax : 0;
+
+	memcpy(&val, vcpu->pio_data, pio->size);
+	*rax = val;
+	pio->pending = false;
+}
+
+static int okvm_handle_io(struct okvm_vcpu *vcpu, struct okvm_exit *exit)
+{
+	struct kvm_run *run = vcpu->run;
+	struct okvm_pio *pio = &vcpu->arch.pio;
+
+	if (exit->io.string) {
+		u64 data[3] = { exit->hw_reason, exit->info[0], vcpu->arch.rip };
+
+		/* INS/OUTS need the instruction emulator. */
+		okvm_internal_error(vcpu, KVM_INTERNAL_ERROR_EMULATION, data, 3);
+		return 0;
+	}
+
+	pio->port = exit->io.port;
+	pio->size = exit->io.size;
+	pio->in = exit->io.in;
+	pio->pending = exit->io.in;
+	if (!pio->in)
+		memcpy(vcpu->pio_data, &vcpu->arch.regs[OKVM_RAX], pio->size);
+	/* As in KVM, the instruction is complete from the guest's view. */
+	vcpu->arch.rip = exit->next_rip;
+
+	run->exit_reason = KVM_EXIT_IO;
+	run->io.direction = pio->in ? KVM_EXIT_IO_IN : KVM_EXIT_IO_OUT;
+	run->io.size = pio->size;
+	run->io.port = pio->port;
+	run->io.count = 1;
+	run->io.data_offset = OKVM_PIO_PAGE_OFFSET * PAGE_SIZE;
+	return 0;
+}
+
+static void okvm_handle_cpuid(struct okvm_vcpu *vcpu, struct okvm_exit *exit)
+{
+	unsigned long *r = vcpu->arch.regs;
+	u32 eax, ebx, ecx, edx;
+
+	okvm_cpuid(vcpu, r[OKVM_RAX], r[OKVM_RCX], &eax, &ebx, &ecx, &edx);
+	r[OKVM_RAX] = eax;
+	r[OKVM_RBX] = ebx;
+	r[OKVM_RCX] = ecx;
+	r[OKVM_RDX] = edx;
+	vcpu->arch.rip = exit->next_rip;
+}
+
+/* XSETBV: #GP(0) unless CPL 0, XCR0 and a value the guest may use (SDM). */
+static void okvm_handle_xsetbv(struct okvm_vcpu *vcpu, struct okvm_exit *exit)
+{
+	unsigned long *r = vcpu->arch.regs;
+	u64 val = (r[OKVM_RDX] << 32) | (u32)r[OKVM_RAX];
+
+	if (okvm_ops->get_cpl(vcpu) || (u32)r[OKVM_RCX] != 0 ||
+	    !(val & XFEATURE_MASK_FP) ||
+	    (val & ~okvm_guest_supported_xcr0()) ||
+	    ((val & XFEATURE_MASK_YMM) && !(val & XFEATURE_MASK_SSE))) {
+		okvm_queue_exception(vcpu, X86_TRAP_GP, true, 0);
+		return;
+	}
+	vcpu->arch.xcr0 = val;
+	vcpu->arch.rip = exit->next_rip;
+}
+
+/*
+ * Return: 1 to enter the guest again, 0 to return to userspace with
+ * vcpu->run describing why, or a negative errno for KVM_RUN.
+ */
+static int okvm_handle_exit(struct okvm_vcpu *vcpu, struct okvm_exit *exit)
+{
+	struct kvm_run *run = vcpu->run;
+	int r;
+
+	switch (exit->reason) {
+	case OKVM_EXIT_NONE:
+		return 1;
+	case OKVM_EXIT_IO:
+		return okvm_handle_io(vcpu, exit);
+	case OKVM_EXIT_HLT:
+		/* No in-kernel irqchip: userspace does the waiting, as in KVM. */
+		vcpu->arch.rip = exit->next_rip;
+		run->exit_reason = KVM_EXIT_HLT;
+		return 0;
+	case OKVM_EXIT_CPUID:
+		okvm_handle_cpuid(vcpu, exit);
+		return 1;
+	case OKVM_EXIT_MSR:
+		/* No MSR is emulated yet: as KVM does for an unknown MSR. */
+		okvm_queue_exception(vcpu, X86_TRAP_GP, true, 0);
+		return 1;
+	case OKVM_EXIT_XSETBV:
+		okvm_handle_xsetbv(vcpu, exit);
+		return 1;
+	case OKVM_EXIT_NOP:
+		vcpu->arch.rip = exit->next_rip;
+		return 1;
+	case OKVM_EXIT_UD:
+		okvm_queue_exception(vcpu, X86_TRAP_UD, false, 0);
+		return 1;
+	case OKVM_EXIT_GP:
+		okvm_queue_exception(vcpu, X86_TRAP_GP, true, 0);
+		return 1;
+	case OKVM_EXIT_SHUTDOWN:
+		/*
+		 * The VMCB is undefined after a shutdown intercept (APM
+		 * 15.11); KVM answers with an INIT, and so does okvm.
+		 */
+		okvm_vcpu_reset(vcpu);
+		run->exit_reason = KVM_EXIT_SHUTDOWN;
+		return 0;
+	case OKVM_EXIT_TDP_FAULT:
+		r = okvm_tdp_fault(vcpu, exit->tdp.gpa, exit->tdp.write);
+		if (r == -ENOENT) {
+			u64 data[3] = { exit->tdp.gpa, exit->info[0],
+					vcpu->arch.rip };
+
+			/* No memslot: MMIO, which needs the emulator. */
+			okvm_internal_error(vcpu, KVM_INTERNAL_ERROR_EMULATION,
+					    data, 3);
+			return 0;
+		}
+		return r ? r : 1;
+	case OKVM_EXIT_FAIL_ENTRY:
+		run->exit_reason = KVM_EXIT_FAIL_ENTRY;
+		run->fail_entry.hardware_entry_failure_reason = exit->hw_reason;
+		run->fail_entry.cpu = vcpu->cpu;
+		return 0;
+	case OKVM_EXIT_HW_OFF:
+		return -EIO;
+	case OKVM_EXIT_UNHANDLED:
+	default: {
+		u64 data[4] = { exit->hw_reason, exit->info[0], exit->info[1],
+				vcpu->cpu };
+
+		okvm_internal_error(vcpu,
+				    KVM_INTERNAL_ERROR_UNEXPECTED_EXIT_REASON,
+				    data, 4);
+		return 0;
+	}
+	}
+}
+
+/* What KVM leaves in kvm_run after every KVM_RUN on x86. */
+static void okvm_post_run(struct okvm_vcpu *vcpu)
+{
+	struct kvm_run *run = vcpu->run;
+
+	run->if_flag = !!(vcpu->arch.rflags & X86_EFLAGS_IF);
+	run->cr8 = okvm_ops->get_ctl(vcpu, OKVM_CTL_CR8);
+	run->apic_base = vcpu->arch.apic_base;
+	run->ready_for_interrupt_injection = 0;
+}
+
+int okvm_arch_vcpu_run(struct okvm_vcpu *vcpu)
+{
+	struct kvm_run *run = vcpu->run;
+	struct okvm_exit exit;
+	int r;
+
+	run->flags = 0;
+	/* Userspace completes an IN with KVM_RUN, even an immediate exit. */
+	if (vcpu->arch.pio.pending)
+		okvm_complete_pio_in(vcpu);
+	if (okvm_run_immediate_exit(run)) {
+		r = -EINTR;
+		goto out;
+	}
+
+	fpu_swap_kvm_fpstate(&vcpu->arch.fpu, true);
+	do {
+		if (signal_pending(current)) {
+			run->exit_reason = KVM_EXIT_INTR;
+			r = -EINTR;
+			break;
+		}
+		cond_resched();
+		okvm_ops->run(vcpu, &exit);
+		r = okvm_handle_exit(vcpu, &exit);
+	} while (r > 0);
+	fpu_swap_kvm_fpstate(&vcpu->arch.fpu, false);
+out:
+	okvm_post_run(vcpu);
+	return r;
+}
+
+static void okvm_get_regs(struct okvm_vcpu *vcpu, struct kvm_regs *regs)
+{
+	const unsigned long *r = vcpu->arch.regs;
+
+	memset(regs, 0, sizeof(*regs));
+	regs->rax = r[OKVM_RAX];
+	regs->rbx = r[OKVM_RBX];
+	regs->rcx = r[OKVM_RCX];
+	regs->rdx = r[OKVM_RDX];
+	regs->rsi = r[OKVM_RSI];
+	regs->rdi = r[OKVM_RDI];
+	regs->rsp = r[OKVM_RSP];
+	regs->rbp = r[OKVM_RBP];
+	regs->r8 = r[OKVM_R8];
+	regs->r9 = r[OKVM_R9];
+	regs->r10 = r[OKVM_R10];
+	regs->r11 = r[OKVM_R11];
+	regs->r12 = r[OKVM_R12];
+	regs->r13 = r[OKVM_R13];
+	regs->r14 = r[OKVM_R14];
+	regs->r15 = r[OKVM_R15];
+	regs->rip = vcpu->arch.rip;
+	regs->rflags = vcpu->arch.rflags;
+}
+
+static void okvm_set_regs(struct okvm_vcpu *vcpu, const struct kvm_regs *regs)
+{
+	unsigned long *r = vcpu->arch.regs;
+
+	r[OKVM_RAX] = regs->rax;
+	r[OKVM_RBX] = regs->rbx;
+	r[OKVM_RCX] = regs->rcx;
+	r[OKVM_RDX] = regs->rdx;
+	r[OKVM_RSI] = regs->rsi;
+	r[OKVM_RDI] = regs->rdi;
+	r[OKVM_RSP] = regs->rsp;
+	r[OKVM_RBP] = regs->rbp;
+	r[OKVM_R8] = regs->r8;
+	r[OKVM_R9] = regs->r9;
+	r[OKVM_R10] = regs->r10;
+	r[OKVM_R11] = regs->r11;
+	r[OKVM_R12] = regs->r12;
+	r[OKVM_R13] = regs->r13;
+	r[OKVM_R14] = regs->r14;
+	r[OKVM_R15] = regs->r15;
+	vcpu->arch.rip = regs->rip;
+	/* Bit 1 of RFLAGS always reads as 1. */
+	vcpu->arch.rflags = regs->rflags | X86_EFLAGS_FIXED;
+	/* New registers supersede an exception raised by the old ones. */
+	if (vcpu->arch.event.type == OKVM_EVENT_EXCEPTION)
+		vcpu->arch.event.pending = false;
+}
+
+static void okvm_get_sregs(struct okvm_vcpu *vcpu, struct kvm_sregs *s)
+{
+	const struct okvm_event *ev = &vcpu->arch.event;
+
+	memset(s, 0, sizeof(*s));
+	okvm_ops->get_segment(vcpu, &s->cs, OKVM_SEG_CS);
+	okvm_ops->get_segment(vcpu, &s->ds, OKVM_SEG_DS);
+	okvm_ops->get_segment(vcpu, &s->es, OKVM_SEG_ES);
+	okvm_ops->get_segment(vcpu, &s->fs, OKVM_SEG_FS);
+	okvm_ops->get_segment(vcpu, &s->gs, OKVM_SEG_GS);
+	okvm_ops->get_segment(vcpu, &s->ss, OKVM_SEG_SS);
+	okvm_ops->get_segment(vcpu, &s->tr, OKVM_SEG_TR);
+	okvm_ops->get_segment(vcpu, &s->ldt, OKVM_SEG_LDTR);
+	okvm_ops->get_dt(vcpu, &s->gdt, false);
+	okvm_ops->get_dt(vcpu, &s->idt, true);
+	s->cr0 = okvm_ops->get_ctl(vcpu, OKVM_CTL_CR0);
+	s->cr2 = okvm_ops->get_ctl(vcpu, OKVM_CTL_CR2);
+	s->cr3 = okvm_ops->get_ctl(vcpu, OKVM_CTL_CR3);
+	s->cr4 = okvm_ops->get_ctl(vcpu, OKVM_CTL_CR4);
+	s->cr8 = okvm_ops->get_ctl(vcpu, OKVM_CTL_CR8);
+	s->efer = okvm_ops->get_ctl(vcpu, OKVM_CTL_EFER);
+	s->apic_base = vcpu->arch.apic_base;
+	/* An interrupt queued but not yet delivered shows in the bitmap. */
+	if (ev->pending && ev->type == OKVM_EVENT_INTR)
+		__set_bit(ev->vector, (unsigned long *)s->interrupt_bitmap);
+}
+
+/* The consistency KVM demands of KVM_SET_SREGS (EINVAL otherwise). */
+static bool okvm_sregs_valid(const struct kvm_sregs *s)
+{
+	u64 gpa_reserved = ~(okvm_max_gpa() - 1);
+
+	if ((s->efer & EFER_LME) && (s->cr0 & X86_CR0_PG)) {
+		if (!(s->cr4 & X86_CR4_PAE) || !(s->efer & EFER_LMA))
+			return false;
+		if (s->cr3 & gpa_reserved)
+			return false;
+	} else if ((s->efer & EFER_LMA) || s->cs.l) {
+		return false;
+	}
+	if (s->cr4 & okvm_cr4_reserved_bits())
+		return false;
+	if ((s->cr0 & CR0_RESERVED_HIGH) ||
+	    ((s->cr0 & X86_CR0_NW) && !(s->cr0 & X86_CR0_CD)) ||
+	    ((s->cr0 & X86_CR0_PG) && !(s->cr0 & X86_CR0_PE)))
+		return false;
+	/* No x2APIC in the guest's CPUID: its enable bit is reserved. */
+	if (s->apic_base & (gpa_reserved | APIC_BASE_RESERVED |
+			    APIC_BASE_X2APIC))
+		return false;
+	return true;
+}
+
+static int okvm_set_sregs(struct okvm_vcpu *vcpu, const struct kvm_sregs *s)
+{
+	int vector;
+
+	if (!okvm_sregs_valid(s))
+		return -EINVAL;
+
+	okvm_ops->set_segment(vcpu, &s->cs, OKVM_SEG_CS);
+	okvm_ops->set_segment(vcpu, &s->ds, OKVM_SEG_DS);
+	okvm_ops->set_segment(vcpu, &s->es, OKVM_SEG_ES);
+	okvm_ops->set_segment(vcpu, &s->fs, OKVM_SEG_FS);
+	okvm_ops->set_segment(vcpu, &s->gs, OKVM_SEG_GS);
+	okvm_ops->set_segment(vcpu, &s->ss, OKVM_SEG_SS);
+	okvm_ops->set_segment(vcpu, &s->tr, OKVM_SEG_TR);
+	okvm_ops->set_segment(vcpu, &s->ldt, OKVM_SEG_LDTR);
+	okvm_ops->set_dt(vcpu, &s->gdt, false);
+	okvm_ops->set_dt(vcpu, &s->idt, true);
+	okvm_ops->set_ctl(vcpu, OKVM_CTL_CR0, s->cr0);
+	okvm_ops->set_ctl(vcpu, OKVM_CTL_CR2, s->cr2);
+	okvm_ops->set_ctl(vcpu, OKVM_CTL_CR3, s->cr3);
+	okvm_ops->set_ctl(vcpu, OKVM_CTL_CR4, s->cr4);
+	okvm_ops->set_ctl(vcpu, OKVM_CTL_CR8, s->cr8);
+	/* Like KVM, EFER is taken as given: VMRUN judges it. */
+	okvm_ops->set_ctl(vcpu, OKVM_CTL_EFER, s->efer);
+	vcpu->arch.apic_base = s->apic_base;
+
+	/* A set bit is an interrupt to inject, as when migrating. */
+	vector = find_first_bit((const unsigned long *)s->interrupt_bitmap,
+				KVM_NR_INTERRUPTS);
+	if (vector < KVM_NR_INTERRUPTS) {
+		vcpu->arch.event = (struct okvm_event) {
+			.pending = true,
+			.type = OKVM_EVENT_INTR,
+			.vector = vector,
+		};
+	}
+	return 0;
+}
+
+long okvm_arch_vcpu_ioctl(struct okvm_vcpu *vcpu, unsigned int ioctl,
+			  void __user *argp)
+{
+	switch (ioctl) {
+	case KVM_GET_REGS: {
+		struct kvm_regs regs;
+
+		okvm_get_regs(vcpu, &regs);
+		return copy_to_user(argp, &regs, sizeof(regs)) ? -EFAULT : 0;
+	}
+	case KVM_SET_REGS: {
+		struct kvm_regs regs;
+
+		if (copy_from_user(&regs, argp, sizeof(regs)))
+			return -EFAULT;
+		okvm_set_regs(vcpu, &regs);
+		return 0;
+	}
+	case KVM_GET_SREGS: {
+		struct kvm_sregs sregs;
+
+		okvm_get_sregs(vcpu, &sregs);
+		return copy_to_user(argp, &sregs, sizeof(sregs)) ? -EFAULT : 0;
+	}
+	case KVM_SET_SREGS: {
+		struct kvm_sregs sregs;
+
+		if (copy_from_user(&sregs, argp, sizeof(sregs)))
+			return -EFAULT;
+		return okvm_set_sregs(vcpu, &sregs);
+	}
+	default:
+		/* x86 KVM answers an unknown vCPU ioctl with EINVAL. */
+		return -EINVAL;
+	}
+}

@@ -1,0 +1,177 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * Shared x86 code and the contract between it and a vendor backend
+ * (arch/x86/svm/ today, arch/x86/vmx/ later).
+ *
+ * A backend enters the guest and translates the hardware's exit into a
+ * struct okvm_exit; everything above it (port I/O, HLT, CPUID, nested
+ * page faults, what userspace sees) is vendor-neutral and lives in
+ * arch/x86/x86.c.
+ */
+#ifndef OKVM_X86_H
+#define OKVM_X86_H
+
+#include "okvm.h"
+
+/* Segment registers, in the order of struct kvm_sregs. */
+enum okvm_seg {
+	OKVM_SEG_CS, OKVM_SEG_DS, OKVM_SEG_ES, OKVM_SEG_FS,
+	OKVM_SEG_GS, OKVM_SEG_SS, OKVM_SEG_TR, OKVM_SEG_LDTR,
+	OKVM_NR_SEGS,
+};
+
+/* Control state reached through get_ctl()/set_ctl(). */
+enum okvm_ctl {
+	OKVM_CTL_CR0,
+	OKVM_CTL_CR2,
+	OKVM_CTL_CR3,
+	OKVM_CTL_CR4,
+	OKVM_CTL_EFER,
+	OKVM_CTL_DR6,
+	OKVM_CTL_DR7,
+	OKVM_CTL_CR8,
+};
+
+/* Why the guest stopped, independent of the vendor. */
+enum okvm_exit_reason {
+	OKVM_EXIT_NONE,		/* host interrupt or handled: enter again */
+	OKVM_EXIT_IO,		/* IN/OUT/INS/OUTS */
+	OKVM_EXIT_HLT,
+	OKVM_EXIT_CPUID,
+	OKVM_EXIT_MSR,		/* RDMSR/WRMSR */
+	OKVM_EXIT_XSETBV,
+	OKVM_EXIT_NOP,		/* INVD, WBINVD: complete as no-ops */
+	OKVM_EXIT_UD,		/* deliver #UD (VMX/SVM instructions...) */
+	OKVM_EXIT_GP,		/* deliver #GP(0) (RDPMC...) */
+	OKVM_EXIT_SHUTDOWN,	/* triple fault */
+	OKVM_EXIT_TDP_FAULT,	/* nested page fault / EPT violation */
+	OKVM_EXIT_FAIL_ENTRY,	/* the hardware refused the guest state */
+	OKVM_EXIT_HW_OFF,	/* virtualization was switched off (reboot) */
+	OKVM_EXIT_UNHANDLED,
+};
+
+/**
+ * struct okvm_exit - a guest exit, normalised by the backend
+ * @reason:	what happened
+ * @hw_reason:	the vendor's exit code, for error reports
+ * @next_rip:	RIP after the intercepted instruction, for exits that
+ *		complete an instruction
+ * @io:		port, size, direction and string/rep prefixes of an I/O
+ * @msr:	index and direction of an MSR access
+ * @tdp:	faulting guest-physical address and access type
+ * @info:	raw exit information for KVM_EXIT_INTERNAL_ERROR
+ */
+struct okvm_exit {
+	enum okvm_exit_reason reason;
+	u64 hw_reason;
+	u64 next_rip;
+	union {
+		struct {
+			u16 port;
+			u8 size;
+			bool in;
+			bool string;
+			bool rep;
+		} io;
+		struct {
+			u32 index;
+			bool write;
+		} msr;
+		struct {
+			u64 gpa;
+			bool write;
+		} tdp;
+	};
+	u64 info[2];
+};
+
+/**
+ * struct okvm_tdp_format - how a backend's paging entries look
+ * @nonleaf:	bits of an entry pointing to a lower-level table
+ * @leaf_rw:	bits of a writable leaf (write-back memory)
+ * @leaf_ro:	bits of a read-only leaf
+ * @present:	an entry is present when any of these bits is set
+ * @writable:	the bit that makes a leaf writable
+ */
+struct okvm_tdp_format {
+	u64 nonleaf;
+	u64 leaf_rw;
+	u64 leaf_ro;
+	u64 present;
+	u64 writable;
+};
+
+/**
+ * struct okvm_x86_ops - what a vendor backend provides
+ * @name:		"svm" or "vmx", for messages
+ * @probe:		module load: 0, -ENODEV (no such hardware, or turned
+ *			off by firmware) or -EBUSY (another hypervisor holds it)
+ * @exit:		module unload: free what @probe allocated
+ * @hardware_enable:	switch virtualization on on this CPU
+ * @hardware_disable:	switch it off on this CPU
+ * @vcpu_create:	allocate the VMCB/VMCS and put it in reset state
+ * @vcpu_free:		release what @vcpu_create allocated
+ * @vcpu_reset:		architectural reset (power-on, or INIT after a
+ *			triple fault) of the state the backend holds
+ * @run:		enter the guest once and describe the exit
+ * @get_segment:	read a segment register in KVM's format
+ * @set_segment:	write one
+ * @get_dt:		read GDTR (@idt false) or IDTR
+ * @set_dt:		write one
+ * @get_ctl:		read a control register, EFER, DR6 or DR7
+ * @set_ctl:		write one
+ * @get_cpl:		current privilege level
+ * @tdp_fmt:		format of the backend's nested page tables
+ */
+struct okvm_x86_ops {
+	const char *name;
+	int (*probe)(void);
+	void (*exit)(void);
+	int (*hardware_enable)(void);
+	void (*hardware_disable)(void);
+	int (*vcpu_create)(struct okvm_vcpu *vcpu);
+	void (*vcpu_free)(struct okvm_vcpu *vcpu);
+	void (*vcpu_reset)(struct okvm_vcpu *vcpu);
+	void (*run)(struct okvm_vcpu *vcpu, struct okvm_exit *exit);
+	void (*get_segment)(struct okvm_vcpu *vcpu, struct kvm_segment *var,
+			    enum okvm_seg seg);
+	void (*set_segment)(struct okvm_vcpu *vcpu,
+			    const struct kvm_segment *var, enum okvm_seg seg);
+	void (*get_dt)(struct okvm_vcpu *vcpu, struct kvm_dtable *dt, bool idt);
+	void (*set_dt)(struct okvm_vcpu *vcpu, const struct kvm_dtable *dt,
+		       bool idt);
+	u64 (*get_ctl)(struct okvm_vcpu *vcpu, enum okvm_ctl ctl);
+	void (*set_ctl)(struct okvm_vcpu *vcpu, enum okvm_ctl ctl, u64 val);
+	int (*get_cpl)(struct okvm_vcpu *vcpu);
+	const struct okvm_tdp_format *tdp_fmt;
+};
+
+extern const struct okvm_x86_ops svm_ops;
+
+/* arch/x86/x86.c: helpers for backends */
+bool okvm_enter_guest_mode(struct okvm_vcpu *vcpu);
+bool okvm_tlb_flush_pending(struct okvm_vcpu *vcpu);
+void okvm_exit_guest_mode(struct okvm_vcpu *vcpu);
+void okvm_load_guest_state(struct okvm_vcpu *vcpu);
+void okvm_put_guest_state(struct okvm_vcpu *vcpu);
+u64 okvm_get_ctl(struct okvm_vcpu *vcpu, enum okvm_ctl ctl);
+void okvm_queue_exception(struct okvm_vcpu *vcpu, u8 vector, bool has_error,
+			  u32 error_code);
+
+/* arch/x86/cpuid.c */
+void okvm_cpuid_init(void);
+void okvm_cpuid(struct okvm_vcpu *vcpu, u32 leaf, u32 subleaf, u32 *eax,
+		u32 *ebx, u32 *ecx, u32 *edx);
+u64 okvm_guest_supported_xcr0(void);
+u64 okvm_cr4_reserved_bits(void);
+u32 okvm_cpuid_signature(void);
+
+/* arch/x86/tdp.c */
+int okvm_tdp_init(struct okvm *vm, const struct okvm_tdp_format *fmt);
+void okvm_tdp_destroy(struct okvm *vm);
+int okvm_tdp_fault(struct okvm_vcpu *vcpu, u64 gpa, bool write);
+u64 okvm_tdp_root_pa(struct okvm *vm);
+int okvm_tdp_levels(void);
+u64 okvm_max_gpa(void);
+
+#endif

@@ -1,0 +1,26 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * The one place where okvm bends to differences between the kernels it
+ * builds against (Debian's 6.1 and 6.12 today).
+ */
+#ifndef OKVM_COMPAT_H
+#define OKVM_COMPAT_H
+
+#include <linux/kvm.h>
+#include <linux/version.h>
+
+/*
+ * Since 6.10 the kernel's own view of the uapi header calls the field
+ * immediate_exit__unsafe, so that in-kernel readers are few and read it
+ * once; the layout userspace sees is unchanged.
+ */
+static inline bool okvm_run_immediate_exit(struct kvm_run *run)
+{
+#if LINUX_VERSION_CODE >= KERNEL_VERSION(6, 10, 0)
+	return READ_ONCE(run->immediate_exit__unsafe);
+#else
+	return READ_ONCE(run->immediate_exit);
+#endif
+}
+
+#endif

@@ -1,0 +1,159 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * okvm core: the VM, the vCPU and the memslots, as seen by every
+ * architecture.  The ioctl ABI is the one of <linux/kvm.h>; okvm's own
+ * structures live here and in the per-architecture okvm_arch.h.
+ */
+#ifndef OKVM_H
+#define OKVM_H
+
+#include <linux/kvm.h>
+#include <linux/mutex.h>
+#include <linux/refcount.h>
+#include <linux/types.h>
+#include <linux/xarray.h>
+
+#include "okvm_arch.h"
+
+#define OKVM_API_VERSION	12
+
+/* Limits reported through KVM_CHECK_EXTENSION: the same as x86 KVM's. */
+#define OKVM_MAX_VCPUS		1024
+#define OKVM_MAX_VCPU_IDS	4096
+#define OKVM_USER_MEM_SLOTS	32764
+
+/* Page 0 of the vCPU mapping is struct kvm_run, page 1 the PIO data. */
+#define OKVM_PIO_PAGE_OFFSET	1
+#define OKVM_VCPU_MMAP_PAGES	2
+
+struct okvm;
+
+/**
+ * struct okvm_memslot - one KVM_SET_USER_MEMORY_REGION slot
+ * @id:		slot number (address space 0 only)
+ * @flags:	KVM_MEM_* flags
+ * @base_gfn:	first guest frame number
+ * @npages:	size in pages
+ * @hva:	userspace address of the first page
+ */
+struct okvm_memslot {
+	u16 id;
+	u32 flags;
+	u64 base_gfn;
+	u64 npages;
+	unsigned long hva;
+};
+
+/**
+ * struct okvm_memslots - every slot of a VM, sorted by guest address
+ * @sorted:	slots ordered by @base_gfn; they never overlap
+ * @nr:		number of slots in use
+ * @by_id:	slot number -> struct okvm_memslot
+ * @generation:	bumped on every change, so that a fault that pinned a
+ *		page without the lock can tell whether its slot changed
+ */
+struct okvm_memslots {
+	struct okvm_memslot **sorted;
+	int nr;
+	struct xarray by_id;
+	u64 generation;
+};
+
+/* vcpu->mode: whether the vCPU may be using guest translations now. */
+enum okvm_vcpu_mode {
+	OKVM_OUTSIDE_GUEST,
+	OKVM_IN_GUEST,
+};
+
+/**
+ * struct okvm_vcpu - a virtual CPU
+ * @vm:		the VM; a vCPU holds a reference on it through its fd
+ * @id:		KVM_CREATE_VCPU argument
+ * @mutex:	serialises the vCPU's ioctls, KVM_RUN included
+ * @run:	the page userspace maps at offset 0
+ * @pio_data:	the page userspace maps at OKVM_PIO_PAGE_OFFSET
+ * @mode:	OKVM_IN_GUEST between the last request check and VM exit
+ * @cpu:	the CPU the vCPU last entered the guest on
+ * @tlb_gen:	the VM's tlb_gen this vCPU last flushed for
+ * @arch:	architecture state
+ */
+struct okvm_vcpu {
+	struct okvm *vm;
+	u32 id;
+	struct mutex mutex;
+	struct kvm_run *run;
+	void *pio_data;
+	int mode;
+	int cpu;
+	u64 tlb_gen;
+	struct okvm_vcpu_arch arch;
+};
+
+/**
+ * struct okvm - a virtual machine
+ * @refs:	the VM fd and every vCPU fd each hold one
+ * @mm:		the address space of the process that created the VM;
+ *		ioctls from any other one fail with -EIO, as in KVM
+ * @lock:	serialises vCPU creation
+ * @vcpus:	vCPU id -> struct okvm_vcpu
+ * @nr_vcpus:	vCPUs created so far
+ * @slots_lock:	serialises memslot changes
+ * @mmu_lock:	protects @slots against readers and the paging structures
+ *		built from them
+ * @slots:	the memslots
+ * @tlb_gen:	bumped when a guest translation is removed; a vCPU flushes
+ *		its TLB before entering the guest when it sees a new value
+ * @arch:	architecture state
+ */
+struct okvm {
+	refcount_t refs;
+	struct mm_struct *mm;
+	struct mutex lock;
+	struct xarray vcpus;
+	unsigned int nr_vcpus;
+	struct mutex slots_lock;
+	struct mutex mmu_lock;
+	struct okvm_memslots slots;
+	u64 tlb_gen;
+	struct okvm_arch arch;
+};
+
+/* virt/okvm_main.c */
+int okvm_hardware_get(void);
+void okvm_hardware_put(void);
+
+/* virt/vm.c */
+int okvm_create_vm(unsigned long type);
+long okvm_check_extension(long ext);
+void okvm_put_vm(struct okvm *vm);
+struct okvm_memslot *okvm_gfn_to_memslot(struct okvm *vm, u64 gfn);
+void okvm_flush_remote_tlbs(struct okvm *vm);
+
+/* virt/vcpu.c */
+int okvm_create_vcpu(struct okvm *vm, unsigned long id);
+void okvm_destroy_vcpu(struct okvm_vcpu *vcpu);
+
+/*
+ * What virt/ asks of the architecture.  x86 is the only one, but keeping
+ * the line here keeps the core readable on its own.
+ */
+int okvm_arch_init(void);
+void okvm_arch_exit(void);
+int okvm_arch_hardware_enable(void);
+void okvm_arch_hardware_disable(void);
+long okvm_arch_check_extension(long ext);
+int okvm_arch_vm_init(struct okvm *vm);
+void okvm_arch_vm_destroy(struct okvm *vm);
+int okvm_arch_vcpu_create(struct okvm_vcpu *vcpu);
+void okvm_arch_vcpu_destroy(struct okvm_vcpu *vcpu);
+int okvm_arch_vcpu_run(struct okvm_vcpu *vcpu);
+long okvm_arch_vcpu_ioctl(struct okvm_vcpu *vcpu, unsigned int ioctl,
+			  void __user *argp);
+long okvm_arch_vm_ioctl(struct okvm *vm, unsigned int ioctl,
+			void __user *argp);
+long okvm_arch_dev_ioctl(unsigned int ioctl, unsigned long arg);
+int okvm_arch_validate_memslot(struct okvm *vm, u64 gpa, u64 size);
+void okvm_arch_zap_gfn_range(struct okvm *vm, u64 gfn, u64 npages);
+void okvm_arch_release_zapped(struct okvm *vm, u64 gfn, u64 npages);
+
+#endif
