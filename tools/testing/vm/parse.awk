@@ -4,7 +4,8 @@
 #   <pass|fail|skip> TAB <case> TAB <detail>
 # Variables (awk -v): outdir, where each test's output is saved as
 # <name>.log; dmesg, the file the test host's dmesg is saved to;
-# timeout, the per-test limit (for messages).
+# timeout, the per-test limit, and killed, why the runner killed QEMU
+# (for messages).
 #
 # A case is a top-level KTAP result line ("ok 3 name", "not ok 3 name",
 # "ok 3 name # SKIP why").  On top of those, a test binary counts as one
@@ -147,12 +148,13 @@ f[1] == "dmesg-end" { in_dmesg = 0; close(dmesg) }
 f[1] == "done" { done = 1 }
 
 END {
+	why = (killed != "" ? "QEMU killed: " killed : "the test host died")
 	if (test != "")
-		result("fail", test, "no end marker: the test host died or timed out")
+		result("fail", test, "no end marker: " why)
 	if (!booted)
-		result("fail", "host: boot", "init never ran")
-	else if (!done)
-		result("fail", "host: shutdown", "no final marker: the test host died or timed out")
+		result("fail", "host: boot", "init never ran: " why)
+	else if (!done && test == "")
+		result("fail", "host: shutdown", "no final marker: " why)
 	if (nbad > 0)
 		result("fail", "host: kernel log", nbad " bad line(s), first: " first_bad)
 }
