@@ -122,16 +122,6 @@ u64 okvm_cr4_reserved_bits(void)
 	return ~allowed;
 }
 
-/**
- * okvm_cpuid_signature() - family, model and stepping (CPUID.1:EAX)
- *
- * Return: the value, also what RDX holds after reset.
- */
-u32 okvm_cpuid_signature(void)
-{
-	return leaf1_eax;
-}
-
 /* The size of the XSAVE area for the features in @xcr0 (leaf 0xD). */
 static u32 xsave_size(u64 xcr0)
 {

@@ -40,16 +40,18 @@ struct okvm_arch {
 
 /**
  * struct okvm_pio - a port access handed to userspace
- * @port:	I/O port
  * @size:	1, 2 or 4 bytes
  * @in:		true for IN: RAX takes the data on the next KVM_RUN
- * @pending:	an IN waits for its data
+ * @pending:	the next KVM_RUN completes the instruction
+ * @rip:	RIP of the instruction
+ * @next_rip:	RIP after it
  */
 struct okvm_pio {
-	u16 port;
 	u8 size;
 	bool in;
 	bool pending;
+	unsigned long rip;
+	unsigned long next_rip;
 };
 
 enum okvm_event_type {

@@ -30,6 +30,7 @@ static u64 okvm_host_xcr0;
 #define APIC_BASE_ENABLE	BIT_ULL(11)
 #define APIC_BASE_BSP		BIT_ULL(8)
 #define APIC_DEFAULT_BASE	0xfee00000ULL
+#define OKVM_RESET_RDX		0x600
 
 int okvm_arch_init(void)
 {
@@ -138,8 +139,11 @@ static void okvm_vcpu_reset(struct okvm_vcpu *vcpu)
 
 	memset(a->regs, 0, sizeof(a->regs));
 	memset(a->dr, 0, sizeof(a->dr));
-	/* RDX holds the processor signature, CPUID.1:EAX (SDM 9.1.4). */
-	a->regs[OKVM_RDX] = okvm_cpuid_signature();
+	/*
+	 * RDX holds the processor signature (SDM 9.1.4); KVM puts 0x600
+	 * there until userspace sets CPUID, which it can only do later.
+	 */
+	a->regs[OKVM_RDX] = OKVM_RESET_RDX;
 	a->rip = 0xfff0;
 	a->rflags = X86_EFLAGS_FIXED;
 	a->xcr0 = XFEATURE_MASK_FP;
@@ -284,17 +288,33 @@ static void okvm_internal_error(struct okvm_vcpu *vcpu, u32 suberror,
 		run->internal.data[i] = data[i];
 }
 
-/* IN: the data userspace left in the PIO page goes to AL/AX/EAX. */
-static void okvm_complete_pio_in(struct okvm_vcpu *vcpu)
+/*
+ * KVM_RUN after a port I/O exit completes the instruction: an IN takes
+ * the data userspace left in the PIO page into AL/AX/EAX, and RIP moves
+ * past the instruction.  As in KVM, nothing happens if userspace moved
+ * RIP meanwhile (it then took the instruction over itself).
+ */
+static void okvm_complete_pio(struct okvm_vcpu *vcpu)
 {
 	struct okvm_pio *pio = &vcpu->arch.pio;
 	unsigned long *rax = &vcpu->arch.regs[OKVM_RAX];
 	unsigned long val = pio->size < 4 ? *rax : 0;
 
-	memcpy(&val, vcpu->pio_data, pio->size);
-	*rax = val;
 	pio->pending = false;
+	if (vcpu->arch.rip != pio->rip)
+		return;
+	if (pio->in) {
+		memcpy(&val, vcpu->pio_data, pio->size);
+		*rax = val;
+	}
+	vcpu->arch.rip = pio->next_rip;
 }
+
+/*
+ * KVM's OUT_7E_INC_RIP quirk, on by default: an OUT to port 0x7e is
+ * complete (RIP past it) already when userspace sees the exit.
+ */
+#define OKVM_PORT_7E	0x7e
 
 static int okvm_handle_io(struct okvm_vcpu *vcpu, struct okvm_exit *exit)
 {
@@ -309,19 +329,22 @@ static int okvm_handle_io(struct okvm_vcpu *vcpu, struct okvm_exit *exit)
 		return 0;
 	}
 
-	pio->port = exit->io.port;
 	pio->size = exit->io.size;
 	pio->in = exit->io.in;
-	pio->pending = exit->io.in;
+	pio->rip = vcpu->arch.rip;
+	pio->next_rip = exit->next_rip;
+	pio->pending = true;
 	if (!pio->in)
 		memcpy(vcpu->pio_data, &vcpu->arch.regs[OKVM_RAX], pio->size);
-	/* As in KVM, the instruction is complete from the guest's view. */
-	vcpu->arch.rip = exit->next_rip;
+	if (!pio->in && exit->io.port == OKVM_PORT_7E) {
+		vcpu->arch.rip = exit->next_rip;
+		pio->pending = false;
+	}
 
 	run->exit_reason = KVM_EXIT_IO;
 	run->io.direction = pio->in ? KVM_EXIT_IO_IN : KVM_EXIT_IO_OUT;
 	run->io.size = pio->size;
-	run->io.port = pio->port;
+	run->io.port = exit->io.port;
 	run->io.count = 1;
 	run->io.data_offset = OKVM_PIO_PAGE_OFFSET * PAGE_SIZE;
 	return 0;
@@ -453,9 +476,9 @@ int okvm_arch_vcpu_run(struct okvm_vcpu *vcpu)
 	int r;
 
 	run->flags = 0;
-	/* Userspace completes an IN with KVM_RUN, even an immediate exit. */
+	/* Userspace completes port I/O with KVM_RUN, even an immediate exit. */
 	if (vcpu->arch.pio.pending)
-		okvm_complete_pio_in(vcpu);
+		okvm_complete_pio(vcpu);
 	if (okvm_run_immediate_exit(run)) {
 		r = -EINTR;
 		goto out;

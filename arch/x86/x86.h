@@ -164,7 +164,6 @@ void okvm_cpuid(struct okvm_vcpu *vcpu, u32 leaf, u32 subleaf, u32 *eax,
 		u32 *ebx, u32 *ecx, u32 *edx);
 u64 okvm_guest_supported_xcr0(void);
 u64 okvm_cr4_reserved_bits(void);
-u32 okvm_cpuid_signature(void);
 
 /* arch/x86/tdp.c */
 int okvm_tdp_init(struct okvm *vm, const struct okvm_tdp_format *fmt);

@@ -598,12 +598,18 @@ static void svm_decode_io(struct okvm_vcpu *vcpu, struct okvm_exit *exit)
 static void svm_decode_exit(struct okvm_vcpu *vcpu, struct okvm_exit *exit)
 {
 	struct vmcb_control *c = &to_svm(vcpu)->vmcb->control;
+	/*
+	 * Every exit code fits in 32 bits; VMEXIT_INVALID is -1 in 64 on
+	 * hardware but 32 on some emulations, so only the low half counts
+	 * (KVM reads it the same way).
+	 */
+	u32 code = c->exit_code;
 
-	exit->hw_reason = c->exit_code;
+	exit->hw_reason = code;
 	exit->info[0] = c->exit_info1;
 	exit->info[1] = c->exit_info2;
 
-	switch (c->exit_code) {
+	switch (code) {
 	case SVM_EXIT_INTR:
 	case SVM_EXIT_NMI:
 	case SVM_EXIT_SMI:

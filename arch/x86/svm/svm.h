@@ -125,7 +125,7 @@
 #define SVM_EXIT_MWAIT_ARMED		0x08c
 #define SVM_EXIT_XSETBV			0x08d
 #define SVM_EXIT_NPF			0x400
-#define SVM_EXIT_INVALID		((u64)-1)
+#define SVM_EXIT_INVALID		0xffffffffU
 
 /* Segment attributes as the VMCB packs them (APM 15.5.1). */
 #define SVM_ATTR_TYPE_MASK		0xf
