@@ -123,11 +123,14 @@ static const struct file_operations okvm_dev_fops = {
 	.llseek		= noop_llseek,
 };
 
+/*
+ * Root-only by default, as /dev/kvm is before udev hands it to the kvm
+ * group: who may create VMs is the administrator's choice.
+ */
 static struct miscdevice okvm_dev = {
 	.minor	= MISC_DYNAMIC_MINOR,
 	.name	= "okvm",
 	.fops	= &okvm_dev_fops,
-	.mode	= 0666,
 };
 
 static int __init okvm_init(void)
