@@ -23,7 +23,7 @@
 #define MiB			(1024UL * 1024)
 
 /* Layout of the default guest (vm_create_guest()): one slot at GPA 0. */
-#define GUEST_MEM_SIZE		(1 * MiB)
+#define GUEST_MEM_SIZE		0x10000
 #define GUEST_LOAD_ADDR		0x1000	/* guest code is copied here */
 #define GUEST_STACK_TOP		0x1000	/* stack grows down from here */
 #define GUEST_DATA_ADDR		0x8000	/* a free page for test data */

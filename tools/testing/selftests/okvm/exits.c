@@ -1,0 +1,197 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * Exits other than port I/O: HLT, shutdown on a triple fault, a failed
+ * VMRUN, and an access to guest physical memory that no slot backs.
+ */
+#include "kvm_util.h"
+
+GUEST_CODE16(guest_hlt,
+	"	hlt\n"
+	"	mov $0x42, %al\n"
+	"	out %al, $0x10\n"
+	"	mov $100, %cx\n"
+	"1:	hlt\n"
+	"	loop 1b\n"
+	"	out %al, $0x11\n");
+
+TEST(hlt)
+{
+	struct kvm_vcpu *vcpu;
+	struct kvm_vm *vm = vm_create_guest(GUEST(guest_hlt), &vcpu);
+	int i;
+
+	vcpu_run_expect_hlt(vcpu);
+	ASSERT_EQ(vcpu_get_rip(vcpu), GUEST_LOAD_ADDR + 1);
+	ASSERT_EQ(vcpu_run_expect_out(vcpu, 0x10, 1), 0x42);
+	for (i = 0; i < 100; i++)
+		vcpu_run_expect_hlt(vcpu);
+	vcpu_run_expect_io(vcpu, 0x11, 1, KVM_EXIT_IO_OUT);
+	vm_free(vm);
+}
+
+/* With the IDT limit 0, the #UD cannot be delivered, nor the #GP, nor the
+ * #DF: the CPU shuts down. */
+GUEST_CODE16(guest_triple_fault16,
+	"	lidt 0x8000\n"
+	"	ud2\n");
+
+TEST(triple_fault_real_mode)
+{
+	struct kvm_vcpu *vcpu;
+	struct kvm_vm *vm = vm_create_guest(GUEST(guest_triple_fault16),
+					    &vcpu);
+
+	/* 0x8000: limit 0, base 0 */
+	vcpu_run_expect_exit(vcpu, KVM_EXIT_SHUTDOWN);
+	vm_free(vm);
+}
+
+GUEST_CODE32(guest_triple_fault32,
+	"	mov $0x12345678, %eax\n"
+	"	ud2\n");
+
+TEST(triple_fault_protected_mode)
+{
+	struct kvm_vcpu *vcpu;
+	struct kvm_vm *vm = vm_create_guest32(GUEST(guest_triple_fault32),
+					      &vcpu);
+	struct kvm_sregs s;
+
+	vcpu_get_sregs(vcpu, &s);
+	s.idt.base = 0x8000;
+	s.idt.limit = 0;
+	vcpu_set_sregs(vcpu, &s);
+	vcpu_run_expect_exit(vcpu, KVM_EXIT_SHUTDOWN);
+	vm_free(vm);
+}
+
+/* An IDT whose #UD gate points at a non-present descriptor (GDT limit
+ * 0): the #NP/#GP that follows cannot be delivered either. */
+TEST(triple_fault_bad_gate)
+{
+	struct kvm_vcpu *vcpu;
+	struct kvm_vm *vm = vm_create_guest32(GUEST(guest_triple_fault32),
+					      &vcpu);
+	uint32_t *idt = vm_hva(vm, 0x8000);
+	struct kvm_sregs s;
+	int i;
+
+	/* 32 interrupt gates, selector 0x08 (beyond the GDT), present. */
+	for (i = 0; i < 32; i++) {
+		idt[2 * i] = 0x00081000;
+		idt[2 * i + 1] = 0x00008e00;
+	}
+	vcpu_get_sregs(vcpu, &s);
+	s.idt.base = 0x8000;
+	s.idt.limit = 32 * 8 - 1;
+	s.gdt.base = 0x9000;
+	s.gdt.limit = 0;
+	vcpu_set_sregs(vcpu, &s);
+	vcpu_run_expect_exit(vcpu, KVM_EXIT_SHUTDOWN);
+	vm_free(vm);
+}
+
+/*
+ * After a shutdown the VMCB is undefined; kvm_amd INITs the vCPU, so the
+ * registers read back are the reset state.
+ */
+TEST(shutdown_inits_vcpu)
+{
+	struct kvm_vcpu *vcpu;
+	struct kvm_vm *vm = vm_create_guest(GUEST(guest_triple_fault16),
+					    &vcpu);
+	struct kvm_sregs s;
+	struct kvm_regs r;
+
+	vcpu_run_expect_exit(vcpu, KVM_EXIT_SHUTDOWN);
+	vcpu_get_regs(vcpu, &r);
+	vcpu_get_sregs(vcpu, &s);
+	ASSERT_EQ(r.rip, 0xfff0);
+	ASSERT_EQ(r.rflags, 0x2);
+	ASSERT_EQ(s.cs.selector, 0xf000);
+	ASSERT_EQ(s.cs.base, 0xffff0000);
+	ASSERT_EQ(s.idt.limit, 0xffff);
+	ASSERT_EQ(s.cr0, 0x60000010);
+	vm_free(vm);
+}
+
+/*
+ * A state KVM_SET_SREGS accepts but VMRUN refuses (AMD APM vol. 2,
+ * 15.5.1 "Basic Operation", canonicalization and consistency checks):
+ * EFER.LME, CR0.PG, CR4.PAE, CS.L and CS.D all set.  kvm_amd reports the
+ * VMEXIT_INVALID exit code as the failure reason, truncated to 32 bits.
+ */
+GUEST_CODE16(guest_spin,
+	"1:	jmp 1b\n");
+
+TEST(fail_entry_cs_l_and_d)
+{
+	struct kvm_vcpu *vcpu;
+	struct kvm_vm *vm = vm_create_guest(GUEST(guest_spin), &vcpu);
+	struct kvm_sregs s;
+
+	vcpu_get_sregs(vcpu, &s);
+	s.cr0 = X86_CR0_PG | X86_CR0_PE | X86_CR0_ET;
+	s.cr4 = X86_CR4_PAE;
+	s.efer = EFER_LME | EFER_LMA;
+	s.cs.l = 1;
+	s.cs.db = 1;
+	vcpu_set_sregs(vcpu, &s);
+	vcpu_run_expect_exit(vcpu, KVM_EXIT_FAIL_ENTRY);
+	ASSERT_EQ(vcpu->run->fail_entry.hardware_entry_failure_reason,
+		  0xffffffff);
+	vm_free(vm);
+}
+
+/*
+ * Guest accesses below 0x20000 hit slot 0; DS = 0x2000 points past it,
+ * where nothing is mapped.
+ */
+GUEST_CODE16(guest_unmapped,
+	"	mov $0x2000, %ax\n"
+	"	mov %ax, %ds\n"
+	"	movl $0x12345678, 0x10\n"
+	"	mov 0x20, %eax\n"
+	"	out %eax, $0x10\n"
+	"	movb $0xab, 0x31\n"
+	"	hlt\n");
+
+TEST_KVM_ONLY(unmapped_gpa_mmio,
+	      "okvm has no instruction emulator yet: no KVM_EXIT_MMIO")
+{
+	struct kvm_vcpu *vcpu;
+	struct kvm_vm *vm = vm_create_guest(GUEST(guest_unmapped), &vcpu);
+	struct kvm_run *run = vcpu->run;
+
+	vcpu_run_expect_exit(vcpu, KVM_EXIT_MMIO);
+	ASSERT_EQ(run->mmio.phys_addr, 0x20010);
+	ASSERT_EQ(run->mmio.len, 4);
+	ASSERT_EQ(run->mmio.is_write, 1);
+	ASSERT_EQ(*(uint32_t *)run->mmio.data, 0x12345678);
+
+	vcpu_run_expect_exit(vcpu, KVM_EXIT_MMIO);
+	ASSERT_EQ(run->mmio.phys_addr, 0x20020);
+	ASSERT_EQ(run->mmio.len, 4);
+	ASSERT_EQ(run->mmio.is_write, 0);
+	memcpy(run->mmio.data, "\xef\xbe\xad\xde", 4);
+	ASSERT_EQ(vcpu_run_expect_out(vcpu, 0x10, 4), 0xdeadbeef);
+
+	vcpu_run_expect_exit(vcpu, KVM_EXIT_MMIO);
+	ASSERT_EQ(run->mmio.phys_addr, 0x20031);
+	ASSERT_EQ(run->mmio.len, 1);
+	ASSERT_EQ(run->mmio.is_write, 1);
+	ASSERT_EQ(run->mmio.data[0], 0xab);
+	vcpu_run_expect_hlt(vcpu);
+	vm_free(vm);
+}
+
+TEST_OKVM_ONLY(unmapped_gpa_internal_error,
+	       "okvm has no instruction emulator yet; KVM gives KVM_EXIT_MMIO")
+{
+	struct kvm_vcpu *vcpu;
+	struct kvm_vm *vm = vm_create_guest(GUEST(guest_unmapped), &vcpu);
+
+	vcpu_run_expect_exit(vcpu, KVM_EXIT_INTERNAL_ERROR);
+	ASSERT_EQ(vcpu->run->internal.suberror, KVM_INTERNAL_ERROR_EMULATION);
+	vm_free(vm);
+}
