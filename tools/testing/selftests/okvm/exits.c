@@ -29,8 +29,10 @@ TEST(hlt)
 	vm_free(vm);
 }
 
-/* With the IDT limit 0, the #UD cannot be delivered, nor the #GP, nor the
- * #DF: the CPU shuts down. */
+/*
+ * With the IDT limit 0 (lidt from zeroed memory), the #UD cannot be
+ * delivered, nor the #GP, nor the #DF: the CPU shuts down.
+ */
 GUEST_CODE16(guest_triple_fault16,
 	"	lidt 0x8000\n"
 	"	ud2\n");
@@ -41,7 +43,6 @@ TEST(triple_fault_real_mode)
 	struct kvm_vm *vm = vm_create_guest(GUEST(guest_triple_fault16),
 					    &vcpu);
 
-	/* 0x8000: limit 0, base 0 */
 	vcpu_run_expect_exit(vcpu, KVM_EXIT_SHUTDOWN);
 	vm_free(vm);
 }
@@ -65,8 +66,10 @@ TEST(triple_fault_protected_mode)
 	vm_free(vm);
 }
 
-/* An IDT whose #UD gate points at a non-present descriptor (GDT limit
- * 0): the #NP/#GP that follows cannot be delivered either. */
+/*
+ * An IDT whose gates all name a selector beyond the GDT limit: the #GP
+ * raised while delivering the #UD cannot be delivered either.
+ */
 TEST(triple_fault_bad_gate)
 {
 	struct kvm_vcpu *vcpu;

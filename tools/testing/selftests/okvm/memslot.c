@@ -128,8 +128,10 @@ static bool host_has_la57(void)
 	return __get_cpuid_count(7, 0, &a, &b, &c, &d) && (c & (1 << 16));
 }
 
-/* The userspace range must lie in user space; whether it is mapped is
- * not checked here. */
+/*
+ * The userspace range must lie in user space; whether it is mapped is
+ * not checked here.
+ */
 TEST(userspace_addr_outside_user_space)
 {
 	struct slot_test t = setup();

@@ -160,10 +160,10 @@ TEST(vcpu_outlives_vm_fd)
 	regs.rax = 100;
 	vcpu_set_regs(vcpu, &regs);
 	ASSERT_EQ(vcpu_run_expect_out(vcpu, 0x10, 2), 101);
-	/* The VM fd closed before a vCPU's first run, too. */
 	vcpu_free(vcpu);
 }
 
+/* The VM fd closed before the vCPU's first run, too. */
 TEST(vcpu_first_run_after_vm_fd_closed)
 {
 	struct kvm_vcpu *vcpu;
