@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: GPL-2.0 */
 /*
- * The one place where okvm bends to differences between the kernels it
- * builds against (Debian's 6.1 and 6.12 today).
+ * The one place in C where okvm bends to differences between the kernels
+ * it builds against (Debian's 6.1 and 6.12 today).  The assembly has one
+ * more: arch/x86/svm/vmenter.S picks UNTRAIN_RET_VM where it exists.
  */
 #ifndef OKVM_COMPAT_H
 #define OKVM_COMPAT_H

@@ -17,7 +17,7 @@
 
 #define OKVM_API_VERSION	12
 
-/* Limits reported through KVM_CHECK_EXTENSION: the same as x86 KVM's. */
+/* Limits reported through KVM_CHECK_EXTENSION: those of x86 KVM in 6.1. */
 #define OKVM_MAX_VCPUS		1024
 #define OKVM_MAX_VCPU_IDS	4096
 #define OKVM_USER_MEM_SLOTS	32764
@@ -72,7 +72,8 @@ enum okvm_vcpu_mode {
  * @mutex:	serialises the vCPU's ioctls, KVM_RUN included
  * @run:	the page userspace maps at offset 0
  * @pio_data:	the page userspace maps at OKVM_PIO_PAGE_OFFSET
- * @mode:	OKVM_IN_GUEST between the last request check and VM exit
+ * @mode:	OKVM_IN_GUEST from just before entry to just after exit,
+ *		when a remote TLB flush must interrupt the vCPU
  * @cpu:	the CPU the vCPU last entered the guest on
  * @tlb_gen:	the VM's tlb_gen this vCPU last flushed for
  * @arch:	architecture state

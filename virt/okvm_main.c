@@ -14,6 +14,7 @@
 #include <linux/miscdevice.h>
 #include <linux/module.h>
 #include <linux/reboot.h>
+#include <linux/syscore_ops.h>
 #include <linux/uaccess.h>
 
 #include "okvm.h"
@@ -95,6 +96,29 @@ static struct notifier_block okvm_reboot_nb = {
 	.notifier_call = okvm_reboot,
 };
 
+/*
+ * Suspend takes the other CPUs down through CPU hotplug, which already
+ * switches them off and on; these run on the last CPU, with interrupts
+ * off and every other CPU gone, so hardware_users cannot change.
+ */
+static int okvm_suspend(void)
+{
+	if (hardware_users)
+		okvm_arch_hardware_disable();
+	return 0;
+}
+
+static void okvm_resume(void)
+{
+	if (hardware_users && okvm_arch_hardware_enable())
+		pr_err("cannot switch virtualization back on after resume\n");
+}
+
+static struct syscore_ops okvm_syscore_ops = {
+	.suspend	= okvm_suspend,
+	.resume		= okvm_resume,
+};
+
 static long okvm_dev_ioctl(struct file *filp, unsigned int ioctl,
 			   unsigned long arg)
 {
@@ -145,14 +169,17 @@ static int __init okvm_init(void)
 	if (r)
 		goto err_arch;
 
+	register_syscore_ops(&okvm_syscore_ops);
+
 	r = misc_register(&okvm_dev);
 	if (r) {
 		pr_err("cannot register /dev/okvm: %d\n", r);
-		goto err_reboot;
+		goto err_syscore;
 	}
 	return 0;
 
-err_reboot:
+err_syscore:
+	unregister_syscore_ops(&okvm_syscore_ops);
 	unregister_reboot_notifier(&okvm_reboot_nb);
 err_arch:
 	okvm_arch_exit();
@@ -162,6 +189,7 @@ err_arch:
 static void __exit okvm_exit(void)
 {
 	misc_deregister(&okvm_dev);
+	unregister_syscore_ops(&okvm_syscore_ops);
 	unregister_reboot_notifier(&okvm_reboot_nb);
 	okvm_arch_exit();
 }

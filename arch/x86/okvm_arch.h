@@ -33,9 +33,11 @@ struct okvm_tdp {
 /**
  * struct okvm_arch - per-VM x86 state
  * @tdp:	guest-physical to host-physical translation
+ * @tsc_offset:	added to the host TSC to give the guest's, for every vCPU
  */
 struct okvm_arch {
 	struct okvm_tdp tdp;
+	u64 tsc_offset;
 };
 
 /**
@@ -91,6 +93,7 @@ struct okvm_event {
  * @fpu:	guest FPU/SSE/AVX state, swapped with the host's around KVM_RUN
  * @pio:	port access in flight to userspace
  * @event:	event queued for the guest
+ * @flush_tlb:	flush this vCPU's guest translations before the next entry
  * @vendor:	the backend's per-vCPU data
  */
 struct okvm_vcpu_arch {
@@ -105,6 +108,7 @@ struct okvm_vcpu_arch {
 	struct fpu_guest fpu;
 	struct okvm_pio pio;
 	struct okvm_event event;
+	bool flush_tlb;
 	void *vendor;
 };
 

@@ -49,7 +49,11 @@ static u64 *tdp_table(u64 entry)
  */
 u64 okvm_max_gpa(void)
 {
-	return 1ULL << min_t(unsigned int, boot_cpu_data.x86_phys_bits,
+	/*
+	 * The raw CPUID width: the kernel's x86_phys_bits is reduced by
+	 * memory encryption, which narrows host, not guest, addresses.
+	 */
+	return 1ULL << min_t(unsigned int, cpuid_eax(0x80000008) & 0xff,
 			     PAGE_SHIFT + 9 * okvm_tdp_levels());
 }
 

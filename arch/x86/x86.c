@@ -31,6 +31,7 @@ static u64 okvm_host_xcr0;
 #define APIC_BASE_BSP		BIT_ULL(8)
 #define APIC_DEFAULT_BASE	0xfee00000ULL
 #define OKVM_RESET_RDX		0x600
+#define CR8_PRIORITY_BITS		0xfULL	/* CR8 holds a 4-bit priority */
 
 int okvm_arch_init(void)
 {
@@ -71,7 +72,12 @@ void okvm_arch_hardware_disable(void)
 
 long okvm_arch_check_extension(long ext)
 {
-	return 0;
+	switch (ext) {
+	case KVM_CAP_HLT:
+		return 1;
+	default:
+		return 0;
+	}
 }
 
 long okvm_arch_dev_ioctl(unsigned int ioctl, unsigned long arg)
@@ -88,6 +94,8 @@ long okvm_arch_vm_ioctl(struct okvm *vm, unsigned int ioctl,
 
 int okvm_arch_vm_init(struct okvm *vm)
 {
+	/* Guest TSCs start near 0 at VM creation and stay in step. */
+	vm->arch.tsc_offset = -rdtsc();
 	return okvm_tdp_init(vm, okvm_ops->tdp_fmt);
 }
 
@@ -132,8 +140,12 @@ void okvm_queue_exception(struct okvm_vcpu *vcpu, u8 vector, bool has_error,
 	ev->error_code = error_code;
 }
 
-/* Architectural reset (power-on, or INIT after a triple fault). */
-static void okvm_vcpu_reset(struct okvm_vcpu *vcpu)
+/*
+ * Architectural reset: power-on, or INIT (@init) after a triple fault.
+ * INIT keeps XCR0, PKRU and the APIC base (SDM table 10-1, "Power up"
+ * and "INIT" columns).
+ */
+static void okvm_vcpu_reset(struct okvm_vcpu *vcpu, bool init)
 {
 	struct okvm_vcpu_arch *a = &vcpu->arch;
 
@@ -146,10 +158,12 @@ static void okvm_vcpu_reset(struct okvm_vcpu *vcpu)
 	a->regs[OKVM_RDX] = OKVM_RESET_RDX;
 	a->rip = 0xfff0;
 	a->rflags = X86_EFLAGS_FIXED;
-	a->xcr0 = XFEATURE_MASK_FP;
-	a->pkru = 0;
-	a->apic_base = APIC_DEFAULT_BASE | APIC_BASE_ENABLE |
-		       (vcpu->id == 0 ? APIC_BASE_BSP : 0);
+	if (!init) {
+		a->xcr0 = XFEATURE_MASK_FP;
+		a->pkru = 0;
+		a->apic_base = APIC_DEFAULT_BASE | APIC_BASE_ENABLE |
+			       (vcpu->id == 0 ? APIC_BASE_BSP : 0);
+	}
 	memset(&a->event, 0, sizeof(a->event));
 	memset(&a->pio, 0, sizeof(a->pio));
 	okvm_ops->vcpu_reset(vcpu);
@@ -166,7 +180,7 @@ int okvm_arch_vcpu_create(struct okvm_vcpu *vcpu)
 		fpu_free_guest_fpstate(&vcpu->arch.fpu);
 		return r;
 	}
-	okvm_vcpu_reset(vcpu);
+	okvm_vcpu_reset(vcpu, false);
 	return 0;
 }
 
@@ -209,9 +223,11 @@ bool okvm_enter_guest_mode(struct okvm_vcpu *vcpu)
 bool okvm_tlb_flush_pending(struct okvm_vcpu *vcpu)
 {
 	u64 gen = READ_ONCE(vcpu->vm->tlb_gen);
+	bool flush = vcpu->arch.flush_tlb;
 
+	vcpu->arch.flush_tlb = false;
 	if (gen == vcpu->tlb_gen)
-		return false;
+		return flush;
 	vcpu->tlb_gen = gen;
 	return true;
 }
@@ -275,17 +291,24 @@ void okvm_put_guest_state(struct okvm_vcpu *vcpu)
 		xsetbv(XCR_XFEATURE_ENABLED_MASK, okvm_host_xcr0);
 }
 
-static void okvm_internal_error(struct okvm_vcpu *vcpu, u32 suberror,
-			       const u64 *data, int ndata)
+/*
+ * An instruction okvm would have to emulate, in KVM's layout for
+ * KVM_INTERNAL_ERROR_EMULATION: a flags word (0: no instruction bytes),
+ * then the exit reason, the two exit information words, the interrupted
+ * event and its error code.
+ */
+static void okvm_emulation_failure(struct okvm_vcpu *vcpu,
+				   const struct okvm_exit *exit)
 {
 	struct kvm_run *run = vcpu->run;
-	int i;
 
 	run->exit_reason = KVM_EXIT_INTERNAL_ERROR;
-	run->internal.suberror = suberror;
-	run->internal.ndata = ndata;
-	for (i = 0; i < ndata; i++)
-		run->internal.data[i] = data[i];
+	run->internal.suberror = KVM_INTERNAL_ERROR_EMULATION;
+	run->internal.ndata = 6;
+	memset(run->internal.data, 0, sizeof(run->internal.data));
+	run->internal.data[1] = exit->hw_reason;
+	run->internal.data[2] = exit->info[0];
+	run->internal.data[3] = exit->info[1];
 }
 
 /*
@@ -322,10 +345,8 @@ static int okvm_handle_io(struct okvm_vcpu *vcpu, struct okvm_exit *exit)
 	struct okvm_pio *pio = &vcpu->arch.pio;
 
 	if (exit->io.string) {
-		u64 data[3] = { exit->hw_reason, exit->info[0], vcpu->arch.rip };
-
 		/* INS/OUTS need the instruction emulator. */
-		okvm_internal_error(vcpu, KVM_INTERNAL_ERROR_EMULATION, data, 3);
+		okvm_emulation_failure(vcpu, exit);
 		return 0;
 	}
 
@@ -421,20 +442,17 @@ static int okvm_handle_exit(struct okvm_vcpu *vcpu, struct okvm_exit *exit)
 	case OKVM_EXIT_SHUTDOWN:
 		/*
 		 * The VMCB is undefined after a shutdown intercept (APM
-		 * 15.11); KVM answers with an INIT, and so does okvm.
+		 * vol. 2, "Miscellaneous Intercepts"); KVM answers with an
+		 * INIT, and so does okvm.
 		 */
-		okvm_vcpu_reset(vcpu);
+		okvm_vcpu_reset(vcpu, true);
 		run->exit_reason = KVM_EXIT_SHUTDOWN;
 		return 0;
 	case OKVM_EXIT_TDP_FAULT:
 		r = okvm_tdp_fault(vcpu, exit->tdp.gpa, exit->tdp.write);
 		if (r == -ENOENT) {
-			u64 data[3] = { exit->tdp.gpa, exit->info[0],
-					vcpu->arch.rip };
-
 			/* No memslot: MMIO, which needs the emulator. */
-			okvm_internal_error(vcpu, KVM_INTERNAL_ERROR_EMULATION,
-					    data, 3);
+			okvm_emulation_failure(vcpu, exit);
 			return 0;
 		}
 		return r ? r : 1;
@@ -446,15 +464,14 @@ static int okvm_handle_exit(struct okvm_vcpu *vcpu, struct okvm_exit *exit)
 	case OKVM_EXIT_HW_OFF:
 		return -EIO;
 	case OKVM_EXIT_UNHANDLED:
-	default: {
-		u64 data[4] = { exit->hw_reason, exit->info[0], exit->info[1],
-				vcpu->cpu };
-
-		okvm_internal_error(vcpu,
-				    KVM_INTERNAL_ERROR_UNEXPECTED_EXIT_REASON,
-				    data, 4);
+	default:
+		/* KVM's layout: the exit reason and the CPU it happened on. */
+		run->exit_reason = KVM_EXIT_INTERNAL_ERROR;
+		run->internal.suberror = KVM_INTERNAL_ERROR_UNEXPECTED_EXIT_REASON;
+		run->internal.ndata = 2;
+		run->internal.data[0] = exit->hw_reason;
+		run->internal.data[1] = vcpu->cpu;
 		return 0;
-	}
 	}
 }
 
@@ -476,6 +493,17 @@ int okvm_arch_vcpu_run(struct okvm_vcpu *vcpu)
 	int r;
 
 	run->flags = 0;
+	/* No KVM_CAP_SYNC_REGS: no register set can be synced. */
+	if (run->kvm_valid_regs || run->kvm_dirty_regs) {
+		r = -EINVAL;
+		goto out;
+	}
+	/* Without a local APIC, userspace owns the TPR and passes it here. */
+	if (run->cr8 & ~CR8_PRIORITY_BITS) {
+		r = -EINVAL;
+		goto out;
+	}
+	okvm_ops->set_ctl(vcpu, OKVM_CTL_CR8, run->cr8);
 	/* Userspace completes port I/O with KVM_RUN, even an immediate exit. */
 	if (vcpu->arch.pio.pending)
 		okvm_complete_pio(vcpu);
@@ -632,6 +660,11 @@ static int okvm_set_sregs(struct okvm_vcpu *vcpu, const struct kvm_sregs *s)
 	/* Like KVM, EFER is taken as given: VMRUN judges it. */
 	okvm_ops->set_ctl(vcpu, OKVM_CTL_EFER, s->efer);
 	vcpu->arch.apic_base = s->apic_base;
+	/*
+	 * Loading CR3 or CR4 from here bypasses the flush the guest's own
+	 * MOV would have done, and VMRUN flushes nothing by itself.
+	 */
+	vcpu->arch.flush_tlb = true;
 
 	/* A set bit is an interrupt to inject, as when migrating. */
 	vector = find_first_bit((const unsigned long *)s->interrupt_bitmap,

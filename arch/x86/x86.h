@@ -105,7 +105,8 @@ struct okvm_tdp_format {
  * struct okvm_x86_ops - what a vendor backend provides
  * @name:		"svm" or "vmx", for messages
  * @probe:		module load: 0, -ENODEV (no such hardware, or turned
- *			off by firmware) or -EBUSY (another hypervisor holds it)
+ *			off by firmware), -EBUSY (another hypervisor holds it)
+ *			or -ENOMEM
  * @exit:		module unload: free what @probe allocated
  * @hardware_enable:	switch virtualization on on this CPU
  * @hardware_disable:	switch it off on this CPU

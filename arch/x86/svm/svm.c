@@ -7,7 +7,9 @@
  * okvm_exit; arch/x86/x86.c does the rest.  It relies on neither NRIPS
  * nor decode assists, which QEMU's emulated SVM lacks: port I/O exits
  * carry the next RIP anyway (EXITINFO2), and the few other instructions
- * okvm completes have a fixed length.
+ * okvm completes have a fixed length (not counting redundant prefixes,
+ * which then leave RIP inside the instruction: a guest can only hurt
+ * itself that way).
  */
 #define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
 
@@ -17,6 +19,7 @@
 #include <linux/slab.h>
 #include <asm/cpufeature.h>
 #include <asm/msr.h>
+#include <asm/nospec-branch.h>
 #include <asm/pgtable_types.h>
 #include <asm/processor-flags.h>
 #include <asm/traps.h>
@@ -37,6 +40,7 @@ struct svm_cpu {
 	struct page *host_area;
 	u64 asid_generation;
 	u32 next_asid;
+	struct vmcb *last_vmcb;
 };
 
 static DEFINE_PER_CPU(struct svm_cpu, svm_cpus);
@@ -420,6 +424,7 @@ static void svm_vcpu_reset(struct okvm_vcpu *vcpu)
 	c->int_ctl = SVM_V_INTR_MASKING;
 	c->nested_ctl = SVM_NESTED_CTL_NP_ENABLE;
 	c->nested_cr3 = okvm_tdp_root_pa(vcpu->vm);
+	c->tsc_offset = vcpu->vm->arch.tsc_offset;
 
 	s->es = data;
 	s->ss = data;
@@ -471,6 +476,11 @@ static int svm_vcpu_create(struct okvm_vcpu *vcpu)
 static void svm_vcpu_free(struct okvm_vcpu *vcpu)
 {
 	struct svm_vcpu *svm = to_svm(vcpu);
+	int cpu;
+
+	/* A new VMCB at this address is another guest: no IBPB skipped. */
+	for_each_possible_cpu(cpu)
+		cmpxchg(&per_cpu_ptr(&svm_cpus, cpu)->last_vmcb, svm->vmcb, NULL);
 
 	free_page((unsigned long)svm->vmcb);
 	kfree(svm);
@@ -713,6 +723,11 @@ static void svm_run(struct okvm_vcpu *vcpu, struct okvm_exit *exit)
 	}
 	svm_prepare_asid(vcpu, sc, cpu);
 	svm_inject_event(vcpu);
+	/* Keep one guest's branch predictions from steering another's. */
+	if (sc->last_vmcb != vmcb) {
+		indirect_branch_prediction_barrier();
+		sc->last_vmcb = vmcb;
+	}
 
 	/* A completed instruction ends an STI/MOV SS interrupt shadow. */
 	if (vmcb->save.rip != vcpu->arch.rip)
@@ -744,7 +759,7 @@ static void svm_run(struct okvm_vcpu *vcpu, struct okvm_exit *exit)
 	svm_decode_exit(vcpu, exit);
 }
 
-/* AMD nested page tables use the host's 4-level format (APM 15.25.5). */
+/* Nested page tables use the host's PTE format and depth (APM 15.25.5). */
 static const struct okvm_tdp_format npt_format = {
 	.nonleaf	= _PAGE_PRESENT | _PAGE_RW | _PAGE_USER,
 	.leaf_rw	= _PAGE_PRESENT | _PAGE_RW | _PAGE_USER,
