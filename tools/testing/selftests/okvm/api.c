@@ -169,15 +169,31 @@ TEST(unknown_ioctl_vcpu)
 	vm_free(vm);
 }
 
-/* A VM ioctl on the system fd, and a vCPU ioctl on the VM fd. */
+/*
+ * Ioctls of one kind of fd sent to another: each fd answers as for an
+ * unknown number, EINVAL from the system and vCPU fds, ENOTTY from the
+ * VM fd.
+ */
 TEST(ioctl_on_wrong_fd)
 {
 	struct kvm_vm *vm = vm_create();
+	struct kvm_vcpu *vcpu = vcpu_add(vm, 0);
+	struct kvm_userspace_memory_region region = { 0 };
 	struct kvm_regs regs;
 
-	ASSERT_ERRNO(ioctl(vm->kvm_fd, KVM_CREATE_VCPU, 0), EINVAL);
+	ASSERT_ERRNO(ioctl(vm->kvm_fd, KVM_CREATE_VCPU, 1), EINVAL);
+	ASSERT_ERRNO(ioctl(vm->kvm_fd, KVM_SET_USER_MEMORY_REGION, &region),
+		     EINVAL);
+	ASSERT_ERRNO(ioctl(vm->kvm_fd, KVM_RUN, 0), EINVAL);
+	ASSERT_ERRNO(ioctl(vm->fd, KVM_GET_API_VERSION, 0), ENOTTY);
+	ASSERT_ERRNO(ioctl(vm->fd, KVM_CREATE_VM, 0), ENOTTY);
 	ASSERT_ERRNO(ioctl(vm->fd, KVM_GET_REGS, &regs), ENOTTY);
 	ASSERT_ERRNO(ioctl(vm->fd, KVM_RUN, 0), ENOTTY);
+	ASSERT_ERRNO(ioctl(vcpu->fd, KVM_CREATE_VCPU, 1), EINVAL);
+	ASSERT_ERRNO(ioctl(vcpu->fd, KVM_SET_USER_MEMORY_REGION, &region),
+		     EINVAL);
+	ASSERT_ERRNO(ioctl(vcpu->fd, KVM_CREATE_VM, 0), EINVAL);
+	vcpu_free(vcpu);
 	vm_free(vm);
 }
 
