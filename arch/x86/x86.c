@@ -312,6 +312,23 @@ static void okvm_emulation_failure(struct okvm_vcpu *vcpu,
 }
 
 /*
+ * Finish an instruction okvm carried out for the guest.  With RFLAGS.TF
+ * set the hardware would have raised a single-step #DB after it, with
+ * DR6.BS set (SDM 17.3.1.4): so does okvm.
+ */
+static void okvm_complete_insn(struct okvm_vcpu *vcpu, unsigned long next_rip)
+{
+	u64 dr6;
+
+	vcpu->arch.rip = next_rip;
+	if (!(vcpu->arch.rflags & X86_EFLAGS_TF))
+		return;
+	dr6 = okvm_ops->get_ctl(vcpu, OKVM_CTL_DR6);
+	okvm_ops->set_ctl(vcpu, OKVM_CTL_DR6, (dr6 & ~DR_TRAP_BITS) | DR_STEP);
+	okvm_queue_exception(vcpu, X86_TRAP_DB, false, 0);
+}
+
+/*
  * KVM_RUN after a port I/O exit completes the instruction: an IN takes
  * the data userspace left in the PIO page into AL/AX/EAX, and RIP moves
  * past the instruction.  As in KVM, nothing happens if userspace moved
@@ -330,7 +347,7 @@ static void okvm_complete_pio(struct okvm_vcpu *vcpu)
 		memcpy(&val, vcpu->pio_data, pio->size);
 		*rax = val;
 	}
-	vcpu->arch.rip = pio->next_rip;
+	okvm_complete_insn(vcpu, pio->next_rip);
 }
 
 /*
@@ -358,7 +375,7 @@ static int okvm_handle_io(struct okvm_vcpu *vcpu, struct okvm_exit *exit)
 	if (!pio->in)
 		memcpy(vcpu->pio_data, &vcpu->arch.regs[OKVM_RAX], pio->size);
 	if (!pio->in && exit->io.port == OKVM_PORT_7E) {
-		vcpu->arch.rip = exit->next_rip;
+		okvm_complete_insn(vcpu, exit->next_rip);
 		pio->pending = false;
 	}
 
@@ -381,7 +398,7 @@ static void okvm_handle_cpuid(struct okvm_vcpu *vcpu, struct okvm_exit *exit)
 	r[OKVM_RBX] = ebx;
 	r[OKVM_RCX] = ecx;
 	r[OKVM_RDX] = edx;
-	vcpu->arch.rip = exit->next_rip;
+	okvm_complete_insn(vcpu, exit->next_rip);
 }
 
 /* XSETBV: #GP(0) unless CPL 0, XCR0 and a value the guest may use (SDM). */
@@ -398,7 +415,7 @@ static void okvm_handle_xsetbv(struct okvm_vcpu *vcpu, struct okvm_exit *exit)
 		return;
 	}
 	vcpu->arch.xcr0 = val;
-	vcpu->arch.rip = exit->next_rip;
+	okvm_complete_insn(vcpu, exit->next_rip);
 }
 
 /*
@@ -417,7 +434,7 @@ static int okvm_handle_exit(struct okvm_vcpu *vcpu, struct okvm_exit *exit)
 		return okvm_handle_io(vcpu, exit);
 	case OKVM_EXIT_HLT:
 		/* No in-kernel irqchip: userspace does the waiting, as in KVM. */
-		vcpu->arch.rip = exit->next_rip;
+		okvm_complete_insn(vcpu, exit->next_rip);
 		run->exit_reason = KVM_EXIT_HLT;
 		return 0;
 	case OKVM_EXIT_CPUID:
@@ -431,7 +448,7 @@ static int okvm_handle_exit(struct okvm_vcpu *vcpu, struct okvm_exit *exit)
 		okvm_handle_xsetbv(vcpu, exit);
 		return 1;
 	case OKVM_EXIT_NOP:
-		vcpu->arch.rip = exit->next_rip;
+		okvm_complete_insn(vcpu, exit->next_rip);
 		return 1;
 	case OKVM_EXIT_UD:
 		okvm_queue_exception(vcpu, X86_TRAP_UD, false, 0);
