@@ -51,3 +51,14 @@ build_module() {
 	fi
 	printf '%s\n' "$bdir/okvm.ko"
 }
+
+# One check or demo at a time per checkout: they share $OKVM_OUT.  The
+# lock lives as long as this shell and its children keep fd 9.
+take_lock() {
+	mkdir -p "$OKVM_OUT"
+	exec 9>"$OKVM_OUT/.lock"
+	if ! flock -n 9; then
+		say "waiting for another check or demo using $OKVM_OUT"
+		flock 9
+	fi
+}
