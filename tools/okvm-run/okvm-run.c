@@ -197,6 +197,8 @@ static void open_vm(struct vm *vm, const char *dev)
 	if (vm->kvm_fd < 0)
 		die("%s: %s", dev, strerror(errno));
 	api = ioctl(vm->kvm_fd, KVM_GET_API_VERSION, 0);
+	if (api < 0)
+		die("%s: KVM_GET_API_VERSION: %s", dev, strerror(errno));
 	if (api != KVM_API_VERSION)
 		die("%s: API version %d, expected %d", dev, api, KVM_API_VERSION);
 	vm->vm_fd = ioctl(vm->kvm_fd, KVM_CREATE_VM, 0);
@@ -317,7 +319,8 @@ int main(int argc, char **argv)
 		usage();
 	if ((vm.load_addr & 0xf) || vm.load_addr >= REAL_MODE_TOP ||
 	    vm.load_addr >= vm.mem_size || vm.mem_size & 0xfff)
-		die("bad layout: load 0x%lx, memory 0x%zx (4K multiple)",
+		die("load address 0x%lx must be 16-byte aligned, below 1 MiB and\n"
+		    "inside memory (0x%zx bytes, a multiple of 4 KiB)",
 		    vm.load_addr, vm.mem_size);
 
 	open_vm(&vm, dev);

@@ -1,4 +1,5 @@
 # SPDX-License-Identifier: GPL-2.0
+# shellcheck shell=bash
 #
 # Helpers shared by setup, run, check and demo.  Sourced, never run.
 
@@ -16,7 +17,9 @@ kernel_key() { printf '%s' "${1//./_}"; }
 
 # kernel_var 6.1 VMLINUZ -> value of OKVM_KERNEL_6_1_VMLINUZ
 kernel_var() {
-	local name="OKVM_KERNEL_$(kernel_key "$1")_$2"
+	local name
+
+	name="OKVM_KERNEL_$(kernel_key "$1")_$2"
 	[[ -n ${!name:-} ]] || die "kernel '$1' is not known (have: ${OKVM_KERNELS:-none})"
 	printf '%s' "${!name}"
 }
