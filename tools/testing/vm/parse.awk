@@ -4,8 +4,8 @@
 #   <pass|fail|skip> TAB <case> TAB <detail>
 # Variables (awk -v): outdir, where each test's output is saved as
 # <name>.log; dmesg, the file the test host's dmesg is saved to;
-# timeout, the per-test limit, and killed, why the runner killed QEMU
-# (for messages).
+# timeout, the per-test limit, killed, why the runner killed QEMU, and
+# qemu_status, its exit status (for messages).
 #
 # A case is a top-level KTAP result line ("ok 3 name", "not ok 3 name",
 # "ok 3 name # SKIP why").  On top of those, a test binary counts as one
@@ -148,7 +148,12 @@ f[1] == "dmesg-end" { in_dmesg = 0; close(dmesg) }
 f[1] == "done" { done = 1 }
 
 END {
-	why = (killed != "" ? "QEMU killed: " killed : "the test host died")
+	if (killed != "")
+		why = "QEMU killed: " killed
+	else if (qemu_status != 0)
+		why = "QEMU failed with status " qemu_status ", see qemu.err"
+	else
+		why = "the test host died"
 	if (test != "")
 		result("fail", test, "no end marker: " why)
 	if (!booted)
