@@ -161,7 +161,11 @@ static int svm_probe(void)
 		pr_err("AMD-V is already in use by another hypervisor (kvm_amd?)\n");
 		return -EBUSY;
 	}
-	return svm_alloc_cpu_pages();
+	if (svm_alloc_cpu_pages())
+		return -ENOMEM;
+	pr_info("AMD-V with nested paging, %u ASIDs%s\n", svm_max_asid,
+		svm_features & SVM_FEATURE_NRIPS ? "" : ", no NRIPS");
+	return 0;
 }
 
 static void svm_exit_backend(void)
