@@ -168,3 +168,58 @@ TEST_OKVM_ONLY(vmmcall_ud,
 	vcpu_run_expect_hlt(vcpu);
 	vm_free(vm);
 }
+
+/*
+ * With RFLAGS.TF set, an instruction the hypervisor carries out itself
+ * still ends with a single-step #DB, as on bare metal: CPUID, answered in
+ * the kernel, and OUT, completed by the next KVM_RUN.  POPF setting TF
+ * traps after the instruction that follows it (SDM 17.3.1.4).  The #DB
+ * handler reports the return IP on port 0x71 and DR6 on port 0x72, then
+ * returns with TF clear.
+ */
+GUEST_CODE16(guest_step,
+	"	jmp 1f\n"
+	"step_db_handler:\n"
+	"	push %bp\n"
+	"	mov %sp, %bp\n"
+	"	mov 2(%bp), %ax\n"
+	"	out %ax, $0x71\n"
+	"	mov %dr6, %eax\n"
+	"	out %eax, $0x72\n"
+	"	andw $0xfeff, 6(%bp)\n"
+	"	pop %bp\n"
+	"	iret\n"
+	"1:\n"
+	"	pushf\n"
+	"	pop %ax\n"
+	"	or $0x100, %ax\n"
+	"	push %ax\n"
+	"	popf\n"
+	"	cpuid\n"
+	"step_after_cpuid:\n"
+	"	pushf\n"
+	"	pop %ax\n"
+	"	or $0x100, %ax\n"
+	"	push %ax\n"
+	"	popf\n"
+	"	out %al, $0x70\n"
+	"step_after_out:\n"
+	"	hlt\n");
+extern const uint8_t step_db_handler[], step_after_cpuid[], step_after_out[];
+
+TEST(single_step_after_completed_insn)
+{
+	struct kvm_vcpu *vcpu;
+	struct kvm_vm *vm = vm_create_guest(GUEST(guest_step), &vcpu);
+
+	vm_set_ivt(vm, 1, guest_addr(step_db_handler, guest_step));
+	ASSERT_EQ(vcpu_run_expect_out(vcpu, 0x71, 2),
+		  guest_addr(step_after_cpuid, guest_step));
+	ASSERT_TRUE(vcpu_run_expect_out(vcpu, 0x72, 4) & 0x4000);
+	vcpu_run_expect_out(vcpu, 0x70, 1);
+	ASSERT_EQ(vcpu_run_expect_out(vcpu, 0x71, 2),
+		  guest_addr(step_after_out, guest_step));
+	ASSERT_TRUE(vcpu_run_expect_out(vcpu, 0x72, 4) & 0x4000);
+	vcpu_run_expect_hlt(vcpu);
+	vm_free(vm);
+}
