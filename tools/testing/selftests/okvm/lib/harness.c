@@ -111,7 +111,7 @@ void __assert_fail_errno(const char *file, int line, const char *expr,
 		  errno_name(err), errno_name(expected));
 }
 
-static unsigned int timeout_scale(void)
+unsigned int test_timeout_scale(void)
 {
 	const char *s = getenv("OKVM_TIMEOUT_SCALE");
 	int n = s ? atoi(s) : 1;
@@ -122,7 +122,7 @@ static unsigned int timeout_scale(void)
 /* Returns KSFT_PASS, KSFT_FAIL or KSFT_SKIP; fills reason for a skip. */
 static int run_case(struct test_case *tc, char *reason)
 {
-	unsigned int timeout = tc->timeout * timeout_scale();
+	unsigned int timeout = tc->timeout * test_timeout_scale();
 	int status;
 	pid_t pid;
 

@@ -75,6 +75,12 @@ void test_register(struct test_case *tc);
 /* True when the device under test is okvm (/sys/module/okvm exists). */
 bool test_on_okvm(void);
 
+/*
+ * $OKVM_TIMEOUT_SCALE, 1 when unset: every case's alarm is multiplied by
+ * it, and so should be any wait a case bounds itself.
+ */
+unsigned int test_timeout_scale(void);
+
 /* Print a KTAP diagnostic line ("# ..."). */
 void test_log(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 

@@ -3,8 +3,11 @@
  * Guest library for the okvm selftests: see kvm_util.h.
  */
 #include <fcntl.h>
+#include <sched.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <time.h>
 #include <unistd.h>
 #include <sys/mman.h>
 
@@ -451,4 +454,114 @@ void __vcpu_run_expect_in(const char *file, int line, struct kvm_vcpu *vcpu,
 	__vcpu_run_ok(file, line, vcpu);
 	memcpy(__vcpu_expect_io(file, line, vcpu, port, size, KVM_EXIT_IO_IN),
 	       &value, size);
+}
+
+static void *vcpu_thread_fn(void *arg)
+{
+	struct vcpu_thread *t = arg;
+
+	do {
+		t->ret = vcpu_run(t->vcpu);
+		t->err = errno;
+	} while (!t->ret && t->on_exit && t->on_exit(t));
+	return NULL;
+}
+
+/* Only there to interrupt KVM_RUN: the default action would kill. */
+static void vcpu_thread_kick(int sig)
+{
+}
+
+void vcpu_thread_start(struct vcpu_thread *t, struct kvm_vcpu *vcpu,
+		       bool (*on_exit)(struct vcpu_thread *t), void *data)
+{
+	struct sigaction sa = { .sa_handler = vcpu_thread_kick };
+	int r;
+
+	sigemptyset(&sa.sa_mask);
+	if (sigaction(SIGUSR2, &sa, NULL))
+		test_fail("sigaction: %s", strerror(errno));
+	memset(t, 0, sizeof(*t));
+	t->vcpu = vcpu;
+	t->on_exit = on_exit;
+	t->data = data;
+	r = pthread_create(&t->thread, NULL, vcpu_thread_fn, t);
+	if (r)
+		test_fail("pthread_create: %s", strerror(r));
+}
+
+static struct timespec deadline_after(unsigned int ms, clockid_t clock)
+{
+	struct timespec ts;
+
+	clock_gettime(clock, &ts);
+	ts.tv_sec += ms / 1000;
+	ts.tv_nsec += (ms % 1000) * 1000000L;
+	if (ts.tv_nsec >= 1000000000L) {
+		ts.tv_sec++;
+		ts.tv_nsec -= 1000000000L;
+	}
+	return ts;
+}
+
+static bool before(const struct timespec *now, const struct timespec *end)
+{
+	return now->tv_sec < end->tv_sec ||
+	       (now->tv_sec == end->tv_sec && now->tv_nsec < end->tv_nsec);
+}
+
+void __vcpu_thread_join(const char *file, int line, struct vcpu_thread *t,
+			unsigned int ms)
+{
+	struct timespec end;
+
+	ms *= test_timeout_scale();
+	end = deadline_after(ms, CLOCK_REALTIME);
+	if (pthread_timedjoin_np(t->thread, NULL, &end)) {
+		/*
+		 * The signal interrupts the KVM_RUN under way; immediate_exit
+		 * one the thread would start after it.
+		 */
+		t->vcpu->run->immediate_exit = 1;
+		pthread_kill(t->thread, SIGUSR2);
+		end = deadline_after(1000, CLOCK_REALTIME);
+		if (pthread_timedjoin_np(t->thread, NULL, &end))
+			test_fail("%s:%d: vcpu %d does not leave KVM_RUN, even for a signal",
+				  file, line, t->vcpu->id);
+		vcpu_dump(t->vcpu);
+		test_fail("%s:%d: vcpu %d still running after %u ms", file,
+			  line, t->vcpu->id, ms);
+	}
+	if (t->ret) {
+		vcpu_dump(t->vcpu);
+		test_fail("%s:%d: KVM_RUN on vcpu %d failed: %s", file, line,
+			  t->vcpu->id, errno_name(t->err));
+	}
+}
+
+void pin_thread(pthread_t thread, int cpu)
+{
+	cpu_set_t set;
+	int r;
+
+	CPU_ZERO(&set);
+	CPU_SET(cpu, &set);
+	r = pthread_setaffinity_np(thread, sizeof(set), &set);
+	if (r)
+		test_fail("cannot pin a thread to CPU %d: %s", cpu,
+			  errno_name(r));
+}
+
+bool wait_for_change(const uint32_t *p, uint32_t old, unsigned int ms)
+{
+	struct timespec end, now;
+
+	end = deadline_after(ms * test_timeout_scale(), CLOCK_MONOTONIC);
+	do {
+		if (__atomic_load_n(p, __ATOMIC_RELAXED) != old)
+			return true;
+		usleep(1000);
+		clock_gettime(CLOCK_MONOTONIC, &now);
+	} while (before(&now, &end));
+	return __atomic_load_n(p, __ATOMIC_RELAXED) != old;
 }

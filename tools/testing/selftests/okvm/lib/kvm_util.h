@@ -12,6 +12,7 @@
 #ifndef OKVM_SELFTEST_KVM_UTIL_H
 #define OKVM_SELFTEST_KVM_UTIL_H
 
+#include <pthread.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/ioctl.h>
@@ -206,5 +207,43 @@ void __vcpu_run_expect_in(const char *file, int line, struct kvm_vcpu *vcpu,
 /* KVM_RUN, then an IN of size bytes from port, answered with value. */
 #define vcpu_run_expect_in(vcpu, port, size, value)			\
 	__vcpu_run_expect_in(__FILE__, __LINE__, vcpu, port, size, value)
+
+/*
+ * A vCPU running on a thread of its own while the test does something
+ * else: KVM_RUN, then again for as long as on_exit() (when given) returns
+ * true.  on_exit() runs on that thread and must not assert: it returns
+ * false on an exit it does not expect, and the test checks the exit left
+ * in kvm_run after vcpu_thread_join().
+ */
+struct vcpu_thread {
+	struct kvm_vcpu *vcpu;
+	bool (*on_exit)(struct vcpu_thread *t);
+	void *data;		/* for on_exit() */
+	pthread_t thread;
+	int ret;		/* of the last KVM_RUN */
+	int err;		/* and its errno */
+};
+
+void vcpu_thread_start(struct vcpu_thread *t, struct kvm_vcpu *vcpu,
+		       bool (*on_exit)(struct vcpu_thread *t), void *data);
+void __vcpu_thread_join(const char *file, int line, struct vcpu_thread *t,
+			unsigned int ms);
+
+/*
+ * Wait at most ms milliseconds (times test_timeout_scale()) for the
+ * thread.  One still in KVM_RUN then is made to leave it (immediate_exit
+ * and a signal) and the case fails, as it does when the last KVM_RUN
+ * failed: a guest that never exits is a failure, not a hang.
+ */
+#define vcpu_thread_join(t, ms)	__vcpu_thread_join(__FILE__, __LINE__, t, ms)
+
+/* Let thread run on CPU cpu only; fails the case if it cannot. */
+void pin_thread(pthread_t thread, int cpu);
+
+/*
+ * Wait at most ms milliseconds (times test_timeout_scale()) for the
+ * dword at p, which a guest writes, to differ from old.
+ */
+bool wait_for_change(const uint32_t *p, uint32_t old, unsigned int ms);
 
 #endif /* OKVM_SELFTEST_KVM_UTIL_H */
