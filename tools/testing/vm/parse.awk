@@ -11,9 +11,11 @@
 # "ok 3 name # SKIP why").  On top of those, a test binary counts as one
 # failure when it exits non-zero (other than 4, "skipped") without any
 # "not ok" line, is killed by a signal, times out, stops short of its
-# plan or never reaches its end marker.  A failed module load or unload,
-# a boot that never reaches init or never finishes, and a kernel log
-# with a warning, BUG, oops and the like count as one failure each.
+# plan or never reaches its end marker.  A failed module load, a boot
+# that never reaches init or never finishes, and a kernel log with a
+# warning, BUG, oops and the like count as one failure each.  Module
+# unloads and init's own checks ("case" markers: what an unload left
+# behind, pinned pages) are one case each.
 
 function result(status, name, detail) {
 	printf "%s\t%s\t%s\n", status, name, detail
@@ -142,7 +144,19 @@ f[1] == "end" {
 	sub(/^rc=/, "", rc)
 	end_test(rc + 0, f[4] == "timeout")
 }
+f[1] == "rmmod-ok" { result("pass", "host: rmmod " f[2], "") }
 f[1] == "rmmod-fail" { result("fail", "host: rmmod " f[2], "") }
+# "case <status> <name>[ # <detail>]"
+f[1] == "case" {
+	name = substr(marker, length(f[2]) + 7)
+	detail = ""
+	i = index(name, " # ")
+	if (i > 0) {
+		detail = substr(name, i + 3)
+		name = substr(name, 1, i - 1)
+	}
+	result(f[2], name, detail)
+}
 f[1] == "dmesg-begin" { in_dmesg = 1 }
 f[1] == "dmesg-end" { in_dmesg = 0; close(dmesg) }
 f[1] == "done" { done = 1 }
