@@ -15,7 +15,7 @@
 # that never reaches init or never finishes, and a kernel log with a
 # warning, BUG, oops and the like count as one failure each.  Module
 # unloads and init's own checks ("case" markers: what an unload left
-# behind, pinned pages) are one case each.
+# behind, pinned pages, the coexistence steps) are one case each.
 
 function result(status, name, detail) {
 	printf "%s\t%s\t%s\n", status, name, detail
