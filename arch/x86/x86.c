@@ -599,19 +599,32 @@ static void okvm_set_regs(struct okvm_vcpu *vcpu, const struct kvm_regs *regs)
 		vcpu->arch.event.pending = false;
 }
 
+/* Where each segment register sits in struct kvm_sregs. */
+static const size_t sregs_seg_offset[OKVM_NR_SEGS] = {
+	[OKVM_SEG_CS]	= offsetof(struct kvm_sregs, cs),
+	[OKVM_SEG_DS]	= offsetof(struct kvm_sregs, ds),
+	[OKVM_SEG_ES]	= offsetof(struct kvm_sregs, es),
+	[OKVM_SEG_FS]	= offsetof(struct kvm_sregs, fs),
+	[OKVM_SEG_GS]	= offsetof(struct kvm_sregs, gs),
+	[OKVM_SEG_SS]	= offsetof(struct kvm_sregs, ss),
+	[OKVM_SEG_TR]	= offsetof(struct kvm_sregs, tr),
+	[OKVM_SEG_LDTR]	= offsetof(struct kvm_sregs, ldt),
+};
+
+static struct kvm_segment *sregs_seg(const struct kvm_sregs *s,
+				     enum okvm_seg seg)
+{
+	return (struct kvm_segment *)((char *)s + sregs_seg_offset[seg]);
+}
+
 static void okvm_get_sregs(struct okvm_vcpu *vcpu, struct kvm_sregs *s)
 {
 	const struct okvm_event *ev = &vcpu->arch.event;
+	enum okvm_seg seg;
 
 	memset(s, 0, sizeof(*s));
-	okvm_ops->get_segment(vcpu, &s->cs, OKVM_SEG_CS);
-	okvm_ops->get_segment(vcpu, &s->ds, OKVM_SEG_DS);
-	okvm_ops->get_segment(vcpu, &s->es, OKVM_SEG_ES);
-	okvm_ops->get_segment(vcpu, &s->fs, OKVM_SEG_FS);
-	okvm_ops->get_segment(vcpu, &s->gs, OKVM_SEG_GS);
-	okvm_ops->get_segment(vcpu, &s->ss, OKVM_SEG_SS);
-	okvm_ops->get_segment(vcpu, &s->tr, OKVM_SEG_TR);
-	okvm_ops->get_segment(vcpu, &s->ldt, OKVM_SEG_LDTR);
+	for (seg = 0; seg < OKVM_NR_SEGS; seg++)
+		okvm_ops->get_segment(vcpu, sregs_seg(s, seg), seg);
 	okvm_ops->get_dt(vcpu, &s->gdt, false);
 	okvm_ops->get_dt(vcpu, &s->idt, true);
 	s->cr0 = okvm_ops->get_ctl(vcpu, OKVM_CTL_CR0);
@@ -654,19 +667,14 @@ static bool okvm_sregs_valid(const struct kvm_sregs *s)
 
 static int okvm_set_sregs(struct okvm_vcpu *vcpu, const struct kvm_sregs *s)
 {
+	enum okvm_seg seg;
 	int vector;
 
 	if (!okvm_sregs_valid(s))
 		return -EINVAL;
 
-	okvm_ops->set_segment(vcpu, &s->cs, OKVM_SEG_CS);
-	okvm_ops->set_segment(vcpu, &s->ds, OKVM_SEG_DS);
-	okvm_ops->set_segment(vcpu, &s->es, OKVM_SEG_ES);
-	okvm_ops->set_segment(vcpu, &s->fs, OKVM_SEG_FS);
-	okvm_ops->set_segment(vcpu, &s->gs, OKVM_SEG_GS);
-	okvm_ops->set_segment(vcpu, &s->ss, OKVM_SEG_SS);
-	okvm_ops->set_segment(vcpu, &s->tr, OKVM_SEG_TR);
-	okvm_ops->set_segment(vcpu, &s->ldt, OKVM_SEG_LDTR);
+	for (seg = 0; seg < OKVM_NR_SEGS; seg++)
+		okvm_ops->set_segment(vcpu, sregs_seg(s, seg), seg);
 	okvm_ops->set_dt(vcpu, &s->gdt, false);
 	okvm_ops->set_dt(vcpu, &s->idt, true);
 	okvm_ops->set_ctl(vcpu, OKVM_CTL_CR0, s->cr0);
