@@ -1,0 +1,705 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * ioctl_fuzz: the guests it runs.  Each is a few instructions aimed at
+ * one exit or one corner of the entry path (port I/O, HLT, CPUID, MSRs,
+ * XSETBV, the SVM instructions, a triple fault, MMIO, string I/O, single
+ * step, debug registers, paging, alignment checks...), or a page of
+ * random bytes, put in real mode, flat 32-bit protected mode (ring 0 or
+ * 3, with or without paging), long mode or virtual-8086 mode directly
+ * through KVM_SET_SREGS, the way a VMM would, and now and then with a
+ * few bits of that state flipped.
+ *
+ * Layout of the first GUEST_SETUP_SIZE bytes of the memslot (offsets
+ * from its guest-physical base):
+ *
+ *   0x0000  IVT (real mode) or IDT (protected and long mode)
+ *   0x1000  GDT; 0x1800 TSS
+ *   0x2000  the handler every vector points at: HLT, then again
+ *   0x3000  page tables (32-bit: one page directory; long mode: PML4,
+ *           PDPT and PD at 0x3000, 0x4000, 0x5000)
+ *   0x8000  the program; the stack grows down from here
+ *
+ * A guest can only hurt itself or exit: whatever it does must leave the
+ * host alone, which is the point.
+ */
+#include <string.h>
+
+#include "ioctl_fuzz.h"
+
+#define OFF_GDT		0x1000
+#define OFF_TSS		0x1800
+#define OFF_HANDLER	0x2000
+#define OFF_PT		0x3000
+#define OFF_STACK	0x8000
+#define OFF_CODE	0x8000
+#define CODE_MAX	(GUEST_SETUP_SIZE - OFF_CODE)
+
+#define CR0_PE		(1ULL << 0)
+#define CR0_MP		(1ULL << 1)
+#define CR0_EM		(1ULL << 2)
+#define CR0_TS		(1ULL << 3)
+#define CR0_ET		(1ULL << 4)
+#define CR0_NE		(1ULL << 5)
+#define CR0_WP		(1ULL << 16)
+#define CR0_AM		(1ULL << 18)
+#define CR0_NW		(1ULL << 29)
+#define CR0_CD		(1ULL << 30)
+#define CR0_PG		(1ULL << 31)
+#define CR4_PSE		(1ULL << 4)
+#define CR4_PAE		(1ULL << 5)
+#define CR4_OSFXSR	(1ULL << 9)
+#define CR4_OSXMMEXCPT	(1ULL << 10)
+#define EFER_SCE	(1ULL << 0)
+#define EFER_LME	(1ULL << 8)
+#define EFER_LMA	(1ULL << 10)
+#define EFER_NX		(1ULL << 11)
+#define RFLAGS_FIXED	(1ULL << 1)
+#define RFLAGS_TF	(1ULL << 8)
+#define RFLAGS_IF	(1ULL << 9)
+#define RFLAGS_AC	(1ULL << 18)
+#define RFLAGS_VM	(1ULL << 17)
+
+/* GDT selectors; the descriptors are in gdt[] below. */
+#define SEL_CODE32	0x08
+#define SEL_DATA	0x10
+#define SEL_CODE64	0x18
+#define SEL_CODE32_U	0x23
+#define SEL_DATA_U	0x2b
+#define SEL_TSS		0x30
+
+static const uint64_t gdt[] = {
+	0,
+	0x00cf9b000000ffffULL,	/* 32-bit code, ring 0 */
+	0x00cf93000000ffffULL,	/* data, ring 0 */
+	0x00af9b000000ffffULL,	/* 64-bit code, ring 0 */
+	0x00cffb000000ffffULL,	/* 32-bit code, ring 3 */
+	0x00cff3000000ffffULL,	/* data, ring 3 */
+};
+
+/* Guest code, assembled here; the bytes lie between name_start/_end. */
+#define GUEST_CODE(name, mode, code)					\
+	asm(".pushsection .rodata.ioctl_guest, \"a\"\n"			\
+	    "." mode "\n"						\
+	    #name "_start:\n"						\
+	    code "\n"							\
+	    #name "_end:\n"						\
+	    ".code64\n"							\
+	    ".popsection\n");						\
+	extern const uint8_t name##_start[], name##_end[]
+
+enum guest_mode {
+	MODE_REAL,
+	MODE_FLAT32,
+	MODE_USER32,	/* flat 32-bit, ring 3 */
+	MODE_PAGED32,	/* flat 32-bit with 4 MiB pages, or a random CR3 */
+	MODE_LONG,
+	MODE_V86,
+	MODE_MUTANT,	/* the vCPU's current state, much flipped */
+	NR_MODES,
+};
+
+GUEST_CODE(g16_hlt, "code16", "hlt");
+GUEST_CODE(g16_out, "code16",
+	   "mov $0x3f8, %dx\n mov $0x41, %al\n out %al, %dx\n"
+	   "outw %ax, %dx\n outl %eax, %dx\n out %al, $0x7e\n"
+	   "out %al, $0x80\n hlt");
+GUEST_CODE(g16_in, "code16",
+	   "in $0x60, %al\n inw %dx, %ax\n inl %dx, %eax\n in $0x71, %ax\n hlt");
+GUEST_CODE(g16_io_loop, "code16",
+	   "1: out %al, $0x80\n in $0x71, %al\n inc %dx\n outw %ax, %dx\n"
+	   "jmp 1b");
+GUEST_CODE(g16_spin, "code16", "1: jmp 1b");
+GUEST_CODE(g16_cpuid, "code16",
+	   "xor %eax, %eax\n 1: mov %eax, %esi\n cpuid\n mov %esi, %eax\n"
+	   "inc %eax\n cmp $0x20, %eax\n jne 1b\n"
+	   "mov $0x80000000, %eax\n cpuid\n hlt");
+GUEST_CODE(g16_msr, "code16",
+	   "mov $0xc0000080, %ecx\n rdmsr\n or $0x100, %eax\n wrmsr\n hlt");
+GUEST_CODE(g16_xsetbv, "code16",
+	   "xor %ecx, %ecx\n xgetbv\n mov $7, %eax\n xor %edx, %edx\n"
+	   "xsetbv\n mov $3, %eax\n xsetbv\n mov $1, %ecx\n xsetbv\n hlt");
+GUEST_CODE(g16_svm, "code16",
+	   "vmmcall\n vmrun\n vmload\n vmsave\n stgi\n clgi\n skinit\n"
+	   "invlpga\n hlt");
+GUEST_CODE(g16_mwait, "code16",
+	   "xor %eax, %eax\n xor %ecx, %ecx\n xor %edx, %edx\n"
+	   "monitor\n mwait\n hlt");
+GUEST_CODE(g16_misc, "code16",
+	   "xor %ecx, %ecx\n rdpmc\n invd\n wbinvd\n rdtsc\n rdtscp\n pause\n"
+	   "invlpg (%bx)\n clflush (%bx)\n hlt");
+/* An empty IDT: the INT3 becomes #GP, #DF, then a shutdown. */
+GUEST_CODE(g16_triple, "code16",
+	   "xor %ax, %ax\n push %ax\n push %ax\n push %ax\n mov %sp, %bx\n"
+	   "lidt (%bx)\n int3\n hlt");
+GUEST_CODE(g16_mmio, "code16",
+	   "mov $0xffff, %ax\n mov %ax, %ds\n movb $1, (0x0)\n mov (0x10), %al\n"
+	   "hlt");
+GUEST_CODE(g16_string_io, "code16",
+	   "mov $0x3f8, %dx\n mov $4, %cx\n xor %si, %si\n rep outsb\n"
+	   "mov $0x9000, %di\n insb\n rep insw\n hlt");
+GUEST_CODE(g16_single_step, "code16",
+	   "pushf\n pop %ax\n or $0x100, %ax\n push %ax\n popf\n nop\n cpuid\n"
+	   "out %al, $0x80\n in $0x80, %al\n hlt");
+GUEST_CODE(g16_cr, "code16",
+	   "mov %cr0, %eax\n xor $0x60000000, %eax\n mov %eax, %cr0\n"
+	   "mov %cr4, %eax\n or $0x600, %eax\n mov %eax, %cr4\n"
+	   "mov %eax, %cr3\n mov %cr2, %eax\n hlt");
+GUEST_CODE(g16_dr, "code16",
+	   "mov $0x8000, %eax\n mov %eax, %dr0\n mov $0x30003, %eax\n"
+	   "mov %eax, %dr7\n mov (0x8000), %al\n mov %dr6, %eax\n"
+	   "mov %eax, %dr1\n mov $0x400, %eax\n mov %eax, %dr7\n hlt");
+GUEST_CODE(g16_fpu, "code16",
+	   "fninit\n fld1\n fldpi\n faddp\n fstp %st(0)\n fwait\n hlt");
+GUEST_CODE(g16_ud, "code16", "ud2");
+GUEST_CODE(g16_div0, "code16", "xor %ax, %ax\n div %al\n hlt");
+GUEST_CODE(g16_int, "code16", "int $0x21\n int3\n into\n int $0xff\n hlt");
+GUEST_CODE(g16_stack, "code16", "xor %sp, %sp\n 1: push %ax\n jmp 1b");
+GUEST_CODE(g16_sti_hlt, "code16", "sti\n hlt\n cli\n hlt\n sti\n 1: jmp 1b");
+GUEST_CODE(g16_hlt_loop, "code16", "1: hlt\n jmp 1b");
+/* CR0.PE with CS still a real-mode segment, then a selector load. */
+GUEST_CODE(g16_to_pm, "code16",
+	   "mov %cr0, %eax\n or $1, %eax\n mov %eax, %cr0\n jmp 1f\n"
+	   "1: mov $0x10, %ax\n mov %ax, %ds\n mov %ax, %ss\n hlt");
+
+GUEST_CODE(g32_hlt, "code32", "hlt");
+GUEST_CODE(g32_mmio, "code32",
+	   "movl $1, 0xfee00000\n movl 0xfec00000, %eax\n"
+	   "movl $2, 0xfffffff0\n hlt");
+/* Touch one page after another until past the memslot (MMIO exit). */
+GUEST_CODE(g32_walk, "code32",
+	   "1: movl %eax, (%edi)\n add $0x1000, %edi\n jmp 1b");
+GUEST_CODE(g32_read_walk, "code32",
+	   "1: movl (%esi), %eax\n add $0x1000, %esi\n jmp 1b");
+GUEST_CODE(g32_paging, "code32",
+	   "mov %cr4, %eax\n or $0x10, %eax\n mov %eax, %cr4\n"
+	   "mov %cr0, %eax\n or $0x80000000, %eax\n mov %eax, %cr0\n"
+	   "mov (%esi), %eax\n movl %eax, (%edi)\n hlt");
+GUEST_CODE(g32_ac, "code32",
+	   "pushf\n orl $0x40000, (%esp)\n popf\n mov 0x1(%esp), %eax\n"
+	   "hlt");
+GUEST_CODE(g32_sse, "code32",
+	   "sub $32, %esp\n and $~15, %esp\n movups (%esp), %xmm0\n"
+	   "addps %xmm0, %xmm0\n movaps %xmm0, (%esp)\n hlt");
+GUEST_CODE(g32_xsave, "code32",
+	   "mov %cr4, %eax\n or $0x40000, %eax\n mov %eax, %cr4\n"
+	   "xor %ecx, %ecx\n xgetbv\n or $3, %eax\n xsetbv\n"
+	   "or $4, %eax\n xsetbv\n hlt");
+GUEST_CODE(g32_io, "code32",
+	   "mov $0xcf8, %dx\n mov $0x80000000, %eax\n outl %eax, %dx\n"
+	   "mov $0xcfc, %dx\n inl %dx, %eax\n outw %ax, %dx\n outb %al, %dx\n"
+	   "hlt");
+GUEST_CODE(g32_cpuid, "code32",
+	   "xor %eax, %eax\n 1: mov %eax, %esi\n xor %ecx, %ecx\n cpuid\n"
+	   "mov %esi, %eax\n inc %eax\n cmp $0x14, %eax\n jne 1b\n"
+	   "mov $0x80000000, %eax\n 2: mov %eax, %esi\n cpuid\n"
+	   "mov %esi, %eax\n inc %eax\n cmp $0x80000009, %eax\n jne 2b\n"
+	   "mov $0x40000000, %eax\n cpuid\n hlt");
+GUEST_CODE(g32_efer, "code32",
+	   "mov $0xc0000080, %ecx\n rdmsr\n or $0x100, %eax\n wrmsr\n"
+	   "mov $0x1b, %ecx\n rdmsr\n hlt");
+/* Self-modifying code: the NOP becomes a HLT. */
+GUEST_CODE(g32_smc, "code32",
+	   "call 1f\n 1: pop %ebx\n movb $0xf4, 2f-1b(%ebx)\n 2: nop\n hlt");
+GUEST_CODE(g32_int, "code32", "int $0x80\n int3\n ud2");
+/* LOCK MOV CR0 is AMD's CR8 in 32-bit code: #UD without AltMovCr8. */
+GUEST_CODE(g32_cr8, "code32", ".byte 0xf0, 0x0f, 0x22, 0xc0\n hlt");
+/* A string copy that runs off the end of the memslot. */
+GUEST_CODE(g32_rep_movs, "code32",
+	   "mov %esi, %edi\n add $0x1000, %edi\n mov $0x100000, %ecx\n"
+	   "rep movsb\n hlt");
+
+GUEST_CODE(g64_hlt, "code64", "hlt");
+GUEST_CODE(g64_walk, "code64",
+	   "1: movq %rax, (%rdi)\n add $0x1000, %rdi\n jmp 1b");
+GUEST_CODE(g64_noncanon, "code64",
+	   "movabs $0x8000000000000000, %rax\n mov (%rax), %rbx\n hlt");
+GUEST_CODE(g64_io, "code64",
+	   "out %al, $0x80\n in $0x80, %eax\n mov $0x3f8, %dx\n outsb\n hlt");
+GUEST_CODE(g64_syscall, "code64", "syscall\n sysretq\n hlt");
+GUEST_CODE(g64_cr, "code64",
+	   "mov %cr4, %rax\n or $0x80, %rax\n mov %rax, %cr4\n"
+	   "mov %cr3, %rax\n mov %rax, %cr3\n mov %cr8, %rax\n"
+	   "mov $0xf, %eax\n mov %rax, %cr8\n hlt");
+GUEST_CODE(g64_cpuid, "code64", "xor %eax, %eax\n cpuid\n swapgs\n rdtscp\n hlt");
+/* Zap its own PML4: the next fetch faults, and so does the #PF. */
+GUEST_CODE(g64_kill_pt, "code64",
+	   "mov %cr3, %rax\n movq $0, (%rax)\n invlpg (%rip)\n hlt");
+
+struct guest_prog {
+	const char *name;
+	const uint8_t *start, *end;
+	enum guest_mode mode;
+};
+
+#define PROG(n, m)	{ #n, n##_start, n##_end, m }
+
+static const struct guest_prog progs[] = {
+	PROG(g16_hlt, MODE_REAL),
+	PROG(g16_out, MODE_REAL),
+	PROG(g16_in, MODE_REAL),
+	PROG(g16_io_loop, MODE_REAL),
+	PROG(g16_spin, MODE_REAL),
+	PROG(g16_cpuid, MODE_REAL),
+	PROG(g16_msr, MODE_REAL),
+	PROG(g16_xsetbv, MODE_REAL),
+	PROG(g16_svm, MODE_REAL),
+	PROG(g16_mwait, MODE_REAL),
+	PROG(g16_misc, MODE_REAL),
+	PROG(g16_triple, MODE_REAL),
+	PROG(g16_mmio, MODE_REAL),
+	PROG(g16_string_io, MODE_REAL),
+	PROG(g16_single_step, MODE_REAL),
+	PROG(g16_cr, MODE_REAL),
+	PROG(g16_dr, MODE_REAL),
+	PROG(g16_fpu, MODE_REAL),
+	PROG(g16_ud, MODE_REAL),
+	PROG(g16_div0, MODE_REAL),
+	PROG(g16_int, MODE_REAL),
+	PROG(g16_stack, MODE_REAL),
+	PROG(g16_sti_hlt, MODE_REAL),
+	PROG(g16_hlt_loop, MODE_REAL),
+	PROG(g16_to_pm, MODE_REAL),
+	PROG(g16_int, MODE_V86),
+	PROG(g16_out, MODE_V86),
+	PROG(g32_hlt, MODE_FLAT32),
+	PROG(g32_mmio, MODE_FLAT32),
+	PROG(g32_walk, MODE_FLAT32),
+	PROG(g32_read_walk, MODE_FLAT32),
+	PROG(g32_paging, MODE_PAGED32),
+	PROG(g32_walk, MODE_PAGED32),
+	PROG(g32_ac, MODE_USER32),
+	PROG(g32_io, MODE_USER32),
+	PROG(g32_int, MODE_USER32),
+	PROG(g32_sse, MODE_FLAT32),
+	PROG(g32_xsave, MODE_FLAT32),
+	PROG(g32_io, MODE_FLAT32),
+	PROG(g32_cpuid, MODE_FLAT32),
+	PROG(g32_efer, MODE_FLAT32),
+	PROG(g32_smc, MODE_FLAT32),
+	PROG(g32_int, MODE_FLAT32),
+	PROG(g32_cr8, MODE_FLAT32),
+	PROG(g32_rep_movs, MODE_FLAT32),
+	PROG(g64_hlt, MODE_LONG),
+	PROG(g64_walk, MODE_LONG),
+	PROG(g64_noncanon, MODE_LONG),
+	PROG(g64_io, MODE_LONG),
+	PROG(g64_syscall, MODE_LONG),
+	PROG(g64_cr, MODE_LONG),
+	PROG(g64_cpuid, MODE_LONG),
+	PROG(g64_kill_pt, MODE_LONG),
+};
+
+#define NR_PROGS	(sizeof(progs) / sizeof(progs[0]))
+
+void rng_fill(struct rng *r, void *buf, size_t len)
+{
+	uint8_t *p = buf;
+
+	while (len >= 8) {
+		uint64_t v = rng_next(r);
+
+		memcpy(p, &v, 8);
+		p += 8;
+		len -= 8;
+	}
+	while (len--)
+		*p++ = rng_next(r);
+}
+
+uint64_t rng_edge(struct rng *r)
+{
+	static const uint64_t edges[] = {
+		0, 1, 2, 0x7f, 0x80, 0xff, 0x100, 0xfff, 0x1000, 0x1001,
+		0xffff, 0x10000, 0xfffff, 0x100000, 0x7fffffff, 0x80000000,
+		0xffffffff, 0x100000000ULL, 0x7fffffffffffULL,
+		0x800000000000ULL, 0xffff800000000000ULL,
+		0x7fffffffffffffffULL, 0x8000000000000000ULL, ~0ULL, ~0ULL - 1,
+		0xfffffffffffff000ULL,
+	};
+	uint64_t v;
+
+	switch (rng_below(r, 5)) {
+	case 0:
+		return edges[rng_below(r, sizeof(edges) / sizeof(edges[0]))];
+	case 1:
+		/* 2^n, 2^n - 1 or 2^n + 1 */
+		v = 1ULL << rng_below(r, 64);
+		return v + rng_below(r, 3) - 1;
+	case 2:
+		return rng_below(r, 0x100);
+	case 3:
+		return -rng_below(r, 0x100);
+	default:
+		return rng_next(r);
+	}
+}
+
+static struct kvm_segment seg(uint64_t base, uint32_t limit, uint16_t sel,
+			      uint8_t type, bool s, uint8_t dpl, bool db,
+			      bool l)
+{
+	return (struct kvm_segment) {
+		.base = base,
+		.limit = limit,
+		.selector = sel,
+		.type = type,
+		.present = 1,
+		.dpl = dpl,
+		.db = db,
+		.s = s,
+		.l = l,
+		.g = limit > 0xfffff,
+	};
+}
+
+/* Every IVT/IDT entry points at the HLT handler; the GDT and TSS. */
+static void build_tables(struct rng *r, uint8_t *mem, uint64_t gpa,
+			 enum guest_mode mode)
+{
+	uint64_t handler = gpa + OFF_HANDLER;
+	int i;
+
+	/* hlt; jmp .-1: the same bytes in 16, 32 and 64-bit code. */
+	mem[OFF_HANDLER] = 0xf4;
+	mem[OFF_HANDLER + 1] = 0xeb;
+	mem[OFF_HANDLER + 2] = 0xfd;
+	memcpy(mem + OFF_GDT, gdt, sizeof(gdt));
+	memset(mem + OFF_TSS, 0, 0x68);
+
+	if (mode == MODE_REAL || mode == MODE_V86) {
+		/* Segment:offset; right only when the slot is below 1 MiB. */
+		for (i = 0; i < 256; i++) {
+			uint16_t ivt[2] = { OFF_HANDLER, gpa >> 4 };
+
+			memcpy(mem + i * 4, ivt, 4);
+		}
+	} else if (mode == MODE_LONG) {
+		for (i = 0; i < 256; i++) {
+			uint64_t e[2];
+
+			e[0] = (handler & 0xffff) | (uint64_t)SEL_CODE64 << 16 |
+			       (uint64_t)0x8e << 40 |
+			       (handler & 0xffff0000ULL) << 32;
+			e[1] = handler >> 32;
+			memcpy(mem + i * 16, e, 16);
+		}
+		/* 64-bit TSS: RSP0 at offset 4. */
+		handler = gpa + OFF_STACK - 0x1000;
+		memcpy(mem + OFF_TSS + 4, &handler, 8);
+	} else {
+		/* Interrupt gates, DPL 3 now and then so INT n works in ring 3. */
+		uint8_t attr = rng_chance(r, 1, 2) ? 0xee : 0x8e;
+
+		for (i = 0; i < 256; i++) {
+			uint64_t e = (handler & 0xffff) |
+				     (uint64_t)SEL_CODE32 << 16 |
+				     (uint64_t)attr << 40 |
+				     (handler & 0xffff0000ULL) << 32;
+
+			memcpy(mem + i * 8, &e, 8);
+		}
+		/* 32-bit TSS: ESP0 at 4, SS0 at 8. */
+		*(uint32_t *)(mem + OFF_TSS + 4) = gpa + OFF_STACK - 0x1000;
+		*(uint32_t *)(mem + OFF_TSS + 8) = SEL_DATA;
+	}
+}
+
+/* Identity-map, with large pages, the 1 GiB (long) or 4 GiB (32-bit) around gpa. */
+static void build_page_tables(uint8_t *mem, uint64_t gpa, bool long_mode)
+{
+	uint64_t *pt = (uint64_t *)(mem + OFF_PT);
+	int i;
+
+	if (long_mode) {
+		uint64_t *pdpt = pt + 512, *pd = pt + 1024;
+		uint64_t base = gpa & ~((1ULL << 30) - 1);
+
+		memset(pt, 0, 3 * PAGE_SIZE);
+		pt[(gpa >> 39) & 511] = (gpa + OFF_PT + 0x1000) | 7;
+		pdpt[(gpa >> 30) & 511] = (gpa + OFF_PT + 0x2000) | 7;
+		for (i = 0; i < 512; i++)
+			pd[i] = (base + ((uint64_t)i << 21)) | 0x87;
+	} else {
+		uint32_t *pd = (uint32_t *)pt;
+
+		for (i = 0; i < 1024; i++)
+			pd[i] = ((uint32_t)i << 22) | 0x87;
+	}
+}
+
+static void mode_real(struct rng *r, uint64_t gpa, struct kvm_sregs *s,
+		      struct kvm_regs *regs)
+{
+	uint16_t sel = gpa < 0x100000 ? gpa >> 4 : rng_next(r);
+
+	s->cs = seg(gpa, 0xffff, sel, 0xb, 1, 0, 0, 0);
+	s->ds = s->es = s->fs = s->gs = s->ss = seg(gpa, 0xffff, sel, 3, 1,
+						    0, 0, 0);
+	s->cr0 = CR0_ET;
+	if (rng_chance(r, 1, 4))
+		s->cr0 |= CR0_CD | CR0_NW;
+	s->idt.base = gpa;
+	s->idt.limit = 0x3ff;
+	regs->rip = OFF_CODE;
+	regs->rsp = OFF_STACK;
+}
+
+static void mode_v86(struct rng *r, uint64_t gpa, struct kvm_sregs *s,
+		     struct kvm_regs *regs)
+{
+	uint16_t sel = gpa >> 4;
+
+	s->cs = seg(gpa, 0xffff, sel, 0xb, 1, 3, 0, 0);
+	s->ds = s->es = s->fs = s->gs = s->ss = seg(gpa, 0xffff, sel, 3, 1,
+						    3, 0, 0);
+	s->cr0 = CR0_PE | CR0_ET;
+	if (rng_chance(r, 1, 2))
+		s->cr4 |= 1;	/* VME */
+	regs->rflags |= RFLAGS_VM;
+	regs->rip = OFF_CODE;
+	regs->rsp = OFF_STACK;
+}
+
+static void mode_flat32(struct rng *r, uint64_t gpa, struct kvm_sregs *s,
+			struct kvm_regs *regs, bool user)
+{
+	uint8_t dpl = user ? 3 : 0;
+
+	s->cs = seg(0, 0xffffffff, user ? SEL_CODE32_U : SEL_CODE32, 0xb, 1,
+		    dpl, 1, 0);
+	s->ds = s->es = s->fs = s->gs = s->ss =
+		seg(0, 0xffffffff, user ? SEL_DATA_U : SEL_DATA, 3, 1, dpl, 1, 0);
+	s->cr0 = CR0_PE | CR0_ET;
+	if (rng_chance(r, 1, 3))
+		s->cr0 |= CR0_NE;
+	if (rng_chance(r, 1, 8))
+		s->cr0 |= CR0_WP;
+	if (user || rng_chance(r, 1, 8))
+		s->cr0 |= CR0_AM;
+	if (rng_chance(r, 1, 16))
+		s->cr0 |= CR0_TS;
+	if (rng_chance(r, 1, 16))
+		s->cr0 |= CR0_EM;
+	if (rng_chance(r, 2, 3))
+		s->cr4 |= CR4_OSFXSR | CR4_OSXMMEXCPT;
+	s->idt.base = gpa;
+	s->idt.limit = 0x7ff;
+	regs->rip = gpa + OFF_CODE;
+	regs->rsp = gpa + OFF_STACK;
+	regs->rsi = gpa;
+	regs->rdi = gpa + GUEST_SETUP_SIZE;
+	if (user && rng_chance(r, 1, 2))
+		regs->rflags |= RFLAGS_AC;
+}
+
+static void mode_long(struct rng *r, uint64_t gpa, struct kvm_sregs *s,
+		      struct kvm_regs *regs)
+{
+	s->cs = seg(0, 0xffffffff, SEL_CODE64, 0xb, 1, 0, 0, 1);
+	s->ds = s->es = s->fs = s->gs = s->ss = seg(0, 0xffffffff, SEL_DATA,
+						    3, 1, 0, 1, 0);
+	s->cr0 = CR0_PE | CR0_ET | CR0_PG | CR0_NE;
+	s->cr4 = CR4_PAE | CR4_OSFXSR | CR4_OSXMMEXCPT;
+	s->cr3 = gpa + OFF_PT;
+	s->efer = EFER_LME | EFER_LMA;
+	if (rng_chance(r, 1, 2))
+		s->efer |= EFER_SCE;
+	if (rng_chance(r, 1, 8))
+		s->efer |= EFER_NX;
+	s->idt.base = gpa;
+	s->idt.limit = 0xfff;
+	regs->rip = gpa + OFF_CODE;
+	regs->rsp = gpa + OFF_STACK;
+	regs->rsi = gpa;
+	regs->rdi = gpa + GUEST_SETUP_SIZE;
+}
+
+const char *guest_build(struct rng *r, uint8_t *mem, uint64_t gpa,
+			struct kvm_sregs *s, struct kvm_regs *regs)
+{
+	const struct guest_prog *p = NULL;
+	enum guest_mode mode;
+	size_t len;
+	int i;
+
+	if (rng_chance(r, 1, 5)) {
+		len = 1 + rng_below(r, CODE_MAX);
+		rng_fill(r, mem + OFF_CODE, len);
+		mode = rng_below(r, NR_MODES);
+	} else {
+		p = &progs[rng_below(r, NR_PROGS)];
+		len = p->end - p->start;
+		memcpy(mem + OFF_CODE, p->start, len);
+		/* What follows: a HLT, or whatever the page held. */
+		if (rng_chance(r, 3, 4))
+			mem[OFF_CODE + len] = 0xf4;
+		mode = p->mode;
+		if (rng_chance(r, 1, 10))
+			mode = rng_below(r, NR_MODES);
+	}
+	build_tables(r, mem, gpa, mode);
+
+	memset(regs, 0, sizeof(*regs));
+	for (i = 0; i < 4; i++)
+		((uint64_t *)regs)[rng_below(r, 16)] = rng_edge(r);
+	regs->rflags = RFLAGS_FIXED;
+	if (rng_chance(r, 1, 4))
+		regs->rflags |= RFLAGS_IF;
+	if (rng_chance(r, 1, 32))
+		regs->rflags |= RFLAGS_TF;
+
+	if (mode != MODE_MUTANT) {
+		struct kvm_segment tr = seg(gpa + OFF_TSS, 0x67, SEL_TSS, 0xb,
+					    0, 0, 0, 0);
+		struct kvm_segment ldt = { .type = 2, .unusable = 1 };
+		uint64_t apic_base = s->apic_base;
+
+		memset(s, 0, sizeof(*s));
+		s->apic_base = apic_base;
+		s->tr = tr;
+		s->ldt = ldt;
+		s->gdt.base = gpa + OFF_GDT;
+		s->gdt.limit = sizeof(gdt) + 15;
+	}
+
+	switch (mode) {
+	case MODE_REAL:
+		mode_real(r, gpa, s, regs);
+		break;
+	case MODE_V86:
+		mode_v86(r, gpa, s, regs);
+		break;
+	case MODE_FLAT32:
+		mode_flat32(r, gpa, s, regs, false);
+		break;
+	case MODE_USER32:
+		mode_flat32(r, gpa, s, regs, true);
+		break;
+	case MODE_PAGED32:
+		mode_flat32(r, gpa, s, regs, false);
+		build_page_tables(mem, gpa, false);
+		s->cr4 |= CR4_PSE;
+		s->cr3 = rng_chance(r, 3, 4) ? gpa + OFF_PT :
+					       rng_next(r) & ~0xfffULL;
+		if (rng_chance(r, 1, 2))
+			s->cr0 |= CR0_PG;
+		break;
+	case MODE_LONG:
+		build_page_tables(mem, gpa, true);
+		mode_long(r, gpa, s, regs);
+		break;
+	default:
+		for (i = 0; i < 8; i++)
+			guest_mutate_sregs(r, s);
+		regs->rip = rng_chance(r, 1, 2) ? gpa + OFF_CODE : OFF_CODE;
+		break;
+	}
+	if (rng_chance(r, 1, 8))
+		guest_mutate_sregs(r, s);
+	if (rng_chance(r, 1, 8))
+		guest_mutate_regs(r, regs);
+	/* Now and then an interrupt to deliver on entry. */
+	if (rng_chance(r, 1, 16)) {
+		unsigned int v = rng_below(r, 256);
+
+		s->interrupt_bitmap[v / 64] |= 1ULL << (v % 64);
+	}
+	return p ? p->name : "random-bytes";
+}
+
+static void mutate_segment(struct rng *r, struct kvm_segment *seg)
+{
+	switch (rng_below(r, 12)) {
+	case 0: seg->base = rng_edge(r); break;
+	case 1: seg->limit = rng_edge(r); break;
+	case 2: seg->selector = rng_next(r); break;
+	case 3: seg->type = rng_below(r, 16); break;
+	case 4: seg->present ^= 1; break;
+	case 5: seg->dpl = rng_below(r, 4); break;
+	case 6: seg->db ^= 1; break;
+	case 7: seg->s ^= 1; break;
+	case 8: seg->l ^= 1; break;
+	case 9: seg->g ^= 1; break;
+	case 10: seg->avl ^= 1; break;
+	default: seg->unusable ^= 1; break;
+	}
+}
+
+static void flip(struct rng *r, uint64_t *v)
+{
+	if (rng_chance(r, 1, 4))
+		*v = rng_edge(r);
+	else
+		*v ^= 1ULL << rng_below(r, 64);
+}
+
+void guest_mutate_sregs(struct rng *r, struct kvm_sregs *s)
+{
+	struct kvm_segment *segs[] = {
+		&s->cs, &s->ds, &s->es, &s->fs, &s->gs, &s->ss, &s->tr, &s->ldt,
+	};
+	uint64_t v;
+
+	switch (rng_below(r, 12)) {
+	case 0:
+		/* Mostly the bits that matter: PE, PG, CD, NW, AM, ET, NE. */
+		if (rng_chance(r, 3, 4))
+			s->cr0 ^= 1ULL << ((const uint8_t[]){ 0, 31, 30, 29, 18,
+							       4, 5, 1, 2, 3,
+							       16 })[rng_below(r, 11)];
+		else
+			flip(r, (uint64_t *)&s->cr0);
+		break;
+	case 1: flip(r, (uint64_t *)&s->cr3); break;
+	case 2:
+		if (rng_chance(r, 3, 4))
+			s->cr4 ^= 1ULL << rng_below(r, 24);
+		else
+			flip(r, (uint64_t *)&s->cr4);
+		break;
+	case 3:
+		if (rng_chance(r, 3, 4))
+			s->efer ^= 1ULL << ((const uint8_t[]){ 0, 8, 10, 11, 12,
+								13, 14, 15 })[rng_below(r, 8)];
+		else
+			flip(r, (uint64_t *)&s->efer);
+		break;
+	case 4: flip(r, (uint64_t *)&s->apic_base); break;
+	case 5: s->cr8 = rng_chance(r, 3, 4) ? rng_below(r, 16) : rng_edge(r); break;
+	case 6: flip(r, (uint64_t *)&s->cr2); break;
+	case 7:
+		v = rng_below(r, 256);
+		s->interrupt_bitmap[v / 64] ^= 1ULL << (v % 64);
+		break;
+	case 8:
+		s->gdt.base = rng_edge(r);
+		s->gdt.limit = rng_next(r);
+		break;
+	case 9:
+		s->idt.base = rng_edge(r);
+		s->idt.limit = rng_next(r);
+		break;
+	default:
+		mutate_segment(r, segs[rng_below(r, 8)]);
+		break;
+	}
+}
+
+void guest_mutate_regs(struct rng *r, struct kvm_regs *regs)
+{
+	uint64_t *v = (uint64_t *)regs;
+
+	switch (rng_below(r, 3)) {
+	case 0:
+		/* RFLAGS: TF, IF, VM, AC, NT, IOPL, RF, or any bit. */
+		regs->rflags ^= 1ULL << ((const uint8_t[]){ 8, 9, 17, 18, 14, 12,
+							     13, 16, 1 })[rng_below(r, 9)];
+		break;
+	case 1:
+		regs->rip = rng_edge(r);
+		break;
+	default:
+		flip(r, &v[rng_below(r, sizeof(*regs) / 8)]);
+		break;
+	}
+}
