@@ -91,6 +91,10 @@
 /* The first address the kernel refuses as user memory (x86-64, 4 levels). */
 #define USER_END	0x7ffffffff000ULL
 
+#define DEFAULT_OPS	200000
+#define DEFAULT_SECONDS	60
+#define DEFAULT_THREADS	4
+
 static struct {
 	uint64_t seed;
 	uint64_t max_ops;
@@ -102,9 +106,9 @@ static struct {
 	const char *dev;
 } opt = {
 	.tcg_safe = -1,
-	.max_ops = 200000,
-	.seconds = 60,
-	.threads = 4,
+	.max_ops = DEFAULT_OPS,
+	.seconds = DEFAULT_SECONDS,
+	.threads = DEFAULT_THREADS,
 };
 
 /* ------------------------------------------------------------------ */
@@ -820,35 +824,58 @@ static void put_payload(struct worker *w, uint8_t *p, const void *src,
 }
 
 /*
- * QEMU's TCG, which runs the test hosts, aborts the whole machine when a
- * nested guest takes an interrupt that needs a stack from the TSS while
- * TR is not present or not of an "available" type (seg_helper.c:
- * get_ss_esp_from_tss(), get_rsp_from_tss()): it caches TR without the
- * busy bit, whereas VMLOAD brings in whatever the VMCB has, and both
- * okvm and KVM report and take TR as busy.  That is QEMU's bug, not the
- * hypervisor's; under TCG every state the fuzzer sets keeps TR present
- * and available, so that the fuzzing goes on.
+ * QEMU's TCG, which runs the test hosts, has two bugs in its nested SVM
+ * that kill the whole test host whatever the hypervisor (okvm and
+ * kvm_amd alike), for states KVM_SET_SREGS rightly accepts:
+ *
+ * - it aborts ("qemu: fatal: invalid tss type") when a nested guest
+ *   takes an interrupt that needs a stack from the TSS while TR is not
+ *   present or not of an "available" type (seg_helper.c:
+ *   get_ss_esp_from_tss(), get_rsp_from_tss()): it caches TR without the
+ *   busy bit, whereas VMLOAD brings in what the VMCB has, and both okvm
+ *   and KVM report and take TR as busy;
+ *
+ * - at #VMEXIT it restores the host's CR0 before its CR4 and EFER, so
+ *   with the guest's EFER.LME set and CR4.PAE clear, turning paging back
+ *   on is silently refused: the host goes on with the guest's CR0, paging
+ *   off, and its CPU hangs (an RCU stall, then nothing).
+ *
+ * Under TCG every state the fuzzer sets keeps TR present and available,
+ * and EFER.LME only together with CR0.PG and CR4.PAE, so that the
+ * fuzzing goes on; --no-tcg-safe shows the QEMU bugs.
  */
-static void tcg_fix_tr(struct kvm_segment *tr)
+#define TCG_EFER_LME	(1ULL << 8)
+#define TCG_EFER_LMA	(1ULL << 10)
+#define TCG_CR0_PG	(1ULL << 31)
+#define TCG_CR4_PAE	(1ULL << 5)
+
+static void tcg_fix_sregs(struct kvm_sregs *s)
 {
 	if (!opt.tcg_safe)
 		return;
-	tr->present = 1;
-	tr->unusable = 0;
-	tr->type = (tr->type & 8) ? 9 : 1;
+	s->tr.present = 1;
+	s->tr.unusable = 0;
+	s->tr.type = (s->tr.type & 8) ? 9 : 1;
+	if ((s->efer & TCG_EFER_LME) &&
+	    (!(s->cr0 & TCG_CR0_PG) || !(s->cr4 & TCG_CR4_PAE)))
+		s->efer &= ~(TCG_EFER_LME | TCG_EFER_LMA);
 }
 
-/* Fix TR in a kvm_sregs (or kvm_sregs2: same start) being written at p. */
+/*
+ * The same in a kvm_sregs (or kvm_sregs2: the same start, up to
+ * apic_base) being written at p, as far as scratch goes.
+ */
 static void tcg_fix_payload(struct worker *w, uint8_t *p)
 {
-	struct kvm_segment tr;
-	size_t off = offsetof(struct kvm_sregs, tr);
+	struct kvm_sregs s;
+	size_t room = w->scratch + 2 * PAGE_SIZE - p;
+	size_t end = offsetof(struct kvm_sregs, apic_base);
 
-	if (!opt.tcg_safe || w->scratch + 2 * PAGE_SIZE - p < (long)(off + sizeof(tr)))
+	if (!opt.tcg_safe || room < end)
 		return;
-	memcpy(&tr, p + off, sizeof(tr));
-	tcg_fix_tr(&tr);
-	memcpy(p + off, &tr, sizeof(tr));
+	memcpy(&s, p, end);
+	tcg_fix_sregs(&s);
+	memcpy(p, &s, end);
 }
 
 /* Whether arg points at contents the fuzzer did not write (RO page, zones). */
@@ -1800,7 +1827,9 @@ static void op_setup_guest(struct worker *w)
 		memcpy(&sregs, w->scratch, sizeof(sregs));
 	memset(w->image, 0, GUEST_SETUP_SIZE);
 	name = guest_build(&w->rng, w->image, gpa, &sregs, &regs);
-	tcg_fix_tr(&sregs.tr);
+	if (!name)
+		return;
+	tcg_fix_sregs(&sregs);
 	trace(w, "guest %s at gpa %#llx, rip %#llx, cr0 %#llx efer %#llx", name,
 	      (unsigned long long)gpa, (unsigned long long)regs.rip,
 	      (unsigned long long)sregs.cr0, (unsigned long long)sregs.efer);
@@ -1936,7 +1965,7 @@ static void op_sregs(struct worker *w)
 	} else {
 		rng_fill(r, &sregs, sizeof(sregs));
 	}
-	tcg_fix_tr(&sregs.tr);
+	tcg_fix_sregs(&sregs);
 	put_payload(w, payload, &sregs, sizeof(sregs));
 set:
 	if (opt.tcg_safe && !payload && unknown_contents(w, arg))
@@ -2465,8 +2494,9 @@ static void op_vm_churn(struct worker *w)
 		     (uint64_t)w->scratch) == 0)
 		memcpy(&sregs, w->scratch, sizeof(sregs));
 	memset(w->image, 0, GUEST_SETUP_SIZE);
-	guest_build(r, w->image, gpa, &sregs, &regs);
-	tcg_fix_tr(&sregs.tr);
+	if (!guest_build(r, w->image, gpa, &sregs, &regs))
+		goto out;
+	tcg_fix_sregs(&sregs);
 	pthread_mutex_lock(&pool_lock);
 	guarded_copy(w, mem, w->image, GUEST_SETUP_SIZE);
 	pthread_mutex_unlock(&pool_lock);
@@ -2522,7 +2552,7 @@ struct op {
 	unsigned int weight;	/* tenths */
 };
 
-static const struct op ops[] = {
+static struct op ops[] = {
 	{ "open", op_open, 20 },
 	{ "sys-ioctl", op_sys_ioctl, 50 },
 	{ "create-vm", op_create_vm, 30 },
@@ -2549,6 +2579,25 @@ static const struct op ops[] = {
 };
 
 #define NR_OPS	(sizeof(ops) / sizeof(ops[0]))
+
+/* --skip: give these operations weight 0.  Returns -1 on an unknown one. */
+static int skip_ops(const char *list)
+{
+	char buf[512], *tok, *save;
+	unsigned int i;
+
+	snprintf(buf, sizeof(buf), "%s", list);
+	for (tok = strtok_r(buf, ",", &save); tok;
+	     tok = strtok_r(NULL, ",", &save)) {
+		for (i = 0; i < NR_OPS; i++)
+			if (!strcmp(tok, ops[i].name))
+				break;
+		if (i == NR_OPS)
+			return -1;
+		ops[i].weight = 0;
+	}
+	return 0;
+}
 
 static const struct op *pick_op(struct rng *r)
 {
@@ -2689,14 +2738,16 @@ static void reap(bool block)
 
 static bool check_stuck(void)
 {
-	uint64_t now = now_ns();
 	bool stuck = false;
 	unsigned int i;
 
 	for (i = 0; i < opt.threads; i++) {
 		uint64_t t = workers[i].op_start;
+		/* The clock after the start, or the call may seem to predate it. */
+		uint64_t now = now_ns();
 
-		if (t && now - t > STUCK_SECONDS * 1000000000ULL * timeout_scale) {
+		if (t && now > t &&
+		    now - t > STUCK_SECONDS * 1000000000ULL * timeout_scale) {
 			stuck = true;
 			if (workers[i].stuck_reported == t)
 				continue;
@@ -2814,6 +2865,7 @@ static void usage(void)
 	fprintf(stderr,
 		"usage: ioctl_fuzz [--seed S] [--ops N] [--seconds T] [--threads N]\n"
 		"                  [--ktap] [--trace] [--[no-]tcg-safe] [--dev PATH]\n"
+		"                  [--guests LIST] [--skip LIST]\n"
 		"  --seed S      64-bit seed (default: from the clock), printed at start\n"
 		"  --ops N       stop after N operations in all (default %" PRIu64 ")\n"
 		"  --seconds T   stop after T seconds (default %u)\n"
@@ -2824,8 +2876,13 @@ static void usage(void)
 		"  --tcg-safe, --no-tcg-safe\n"
 		"                keep TR in the states the fuzzer sets clear of a\n"
 		"                QEMU TCG abort (default: when CPUID says TCG)\n"
-		"  --dev PATH    the device (default $KVM_DEV, else /dev/kvm)\n",
-		opt.max_ops, opt.seconds, MAX_THREADS, opt.threads);
+		"  --dev PATH    the device (default $KVM_DEV, else /dev/kvm)\n"
+		"  --guests L    guests to build: all (default), none, or some of\n"
+		"                real,flat32,user32,paged32,long,v86,mutant,random\n"
+		"  --skip L      leave out these operations (comma-separated names\n"
+		"                as --trace prints them after \"op N:\")\n",
+		(uint64_t)DEFAULT_OPS, DEFAULT_SECONDS, MAX_THREADS,
+		DEFAULT_THREADS);
 	exit(2);
 }
 
@@ -2872,6 +2929,12 @@ static void parse_args(int argc, char **argv)
 			opt.threads = parse_u64(argv[++i]);
 		} else if (!strcmp(a, "--dev")) {
 			opt.dev = argv[++i];
+		} else if (!strcmp(a, "--skip")) {
+			if (skip_ops(argv[++i]))
+				usage();
+		} else if (!strcmp(a, "--guests")) {
+			if (guest_parse_modes(argv[++i]))
+				usage();
 		} else {
 			usage();
 		}

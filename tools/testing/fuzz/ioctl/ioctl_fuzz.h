@@ -58,6 +58,15 @@ uint64_t rng_edge(struct rng *r);
  */
 #define GUEST_SETUP_SIZE	0x10000UL
 
+/*
+ * Which kinds of guest guest_build() makes: a bit per mode (real, flat32,
+ * user32, paged32, long, v86, mutant) and one for random bytes, set from
+ * a comma-separated list of those names, "all" or "none" (then
+ * guest_build() returns NULL).  Returns -1 on an unknown name.
+ */
+extern unsigned int guest_modes;
+int guest_parse_modes(const char *list);
+
 const char *guest_build(struct rng *r, uint8_t *mem, uint64_t gpa,
 			struct kvm_sregs *sregs, struct kvm_regs *regs);
 

@@ -22,6 +22,7 @@
  * A guest can only hurt itself or exit: whatever it does must leave the
  * host alone, which is the point.
  */
+#include <stdio.h>
 #include <string.h>
 
 #include "ioctl_fuzz.h"
@@ -96,7 +97,52 @@ enum guest_mode {
 	MODE_V86,
 	MODE_MUTANT,	/* the vCPU's current state, much flipped */
 	NR_MODES,
+	GUEST_RANDOM = NR_MODES,	/* in guest_modes: random-byte programs */
 };
+
+static const char *const mode_names[] = {
+	"real", "flat32", "user32", "paged32", "long", "v86", "mutant",
+	"random",
+};
+
+unsigned int guest_modes = (1u << (NR_MODES + 1)) - 1;
+
+int guest_parse_modes(const char *list)
+{
+	char buf[256], *tok, *save;
+	unsigned int i;
+
+	if (!strcmp(list, "all")) {
+		guest_modes = (1u << (NR_MODES + 1)) - 1;
+		return 0;
+	}
+	guest_modes = 0;
+	if (!strcmp(list, "none"))
+		return 0;
+	snprintf(buf, sizeof(buf), "%s", list);
+	for (tok = strtok_r(buf, ",", &save); tok;
+	     tok = strtok_r(NULL, ",", &save)) {
+		for (i = 0; i <= NR_MODES; i++)
+			if (!strcmp(tok, mode_names[i]))
+				break;
+		if (i > NR_MODES)
+			return -1;
+		guest_modes |= 1u << i;
+	}
+	return 0;
+}
+
+/* A mode among those allowed other than random bytes, or -1. */
+static int pick_mode(struct rng *r)
+{
+	unsigned int m = guest_modes & ((1u << NR_MODES) - 1);
+	int i, n = 0, pick = -1;
+
+	for (i = 0; i < NR_MODES; i++)
+		if ((m & (1u << i)) && rng_below(r, ++n) == 0)
+			pick = i;
+	return pick;
+}
 
 GUEST_CODE(g16_hlt, "code16", "hlt");
 GUEST_CODE(g16_out, "code16",
@@ -522,12 +568,16 @@ const char *guest_build(struct rng *r, uint8_t *mem, uint64_t gpa,
 	size_t len;
 	int i;
 
-	if (rng_chance(r, 1, 5)) {
+	if (pick_mode(r) < 0)
+		return NULL;
+	if ((guest_modes & (1u << GUEST_RANDOM)) && rng_chance(r, 1, 5)) {
 		len = 1 + rng_below(r, CODE_MAX);
 		rng_fill(r, mem + OFF_CODE, len);
-		mode = rng_below(r, NR_MODES);
+		mode = pick_mode(r);
 	} else {
-		p = &progs[rng_below(r, NR_PROGS)];
+		do {
+			p = &progs[rng_below(r, NR_PROGS)];
+		} while (!(guest_modes & (1u << p->mode)));
 		len = p->end - p->start;
 		memcpy(mem + OFF_CODE, p->start, len);
 		/* What follows: a HLT, or whatever the page held. */
@@ -535,7 +585,7 @@ const char *guest_build(struct rng *r, uint8_t *mem, uint64_t gpa,
 			mem[OFF_CODE + len] = 0xf4;
 		mode = p->mode;
 		if (rng_chance(r, 1, 10))
-			mode = rng_below(r, NR_MODES);
+			mode = pick_mode(r);
 	}
 	build_tables(r, mem, gpa, mode);
 
@@ -594,9 +644,10 @@ const char *guest_build(struct rng *r, uint8_t *mem, uint64_t gpa,
 		regs->rip = rng_chance(r, 1, 2) ? gpa + OFF_CODE : OFF_CODE;
 		break;
 	}
-	if (rng_chance(r, 1, 8))
+	/* A few flipped bits now and then, as the mutant mode is allowed. */
+	if ((guest_modes & (1u << MODE_MUTANT)) && rng_chance(r, 1, 8))
 		guest_mutate_sregs(r, s);
-	if (rng_chance(r, 1, 8))
+	if ((guest_modes & (1u << MODE_MUTANT)) && rng_chance(r, 1, 8))
 		guest_mutate_regs(r, regs);
 	/* Now and then an interrupt to deliver on entry. */
 	if (rng_chance(r, 1, 16)) {
