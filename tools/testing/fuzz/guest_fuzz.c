@@ -1,0 +1,3638 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * guest_fuzz: hostile guests for okvm, and for kvm_amd as the reference.
+ *
+ * Each iteration creates a VM with a random memslot layout (several slots,
+ * gaps, unbacked guest-physical ranges; now and then an aliased, a
+ * read-only or a partly unmapped host range) and runs a few cases on its
+ * vCPU.  A case is a random guest in real mode, virtual-8086 mode, 16- or
+ * 32-bit protected mode with or without paging, compatibility mode or
+ * 64-bit mode, put there by KVM_SET_SREGS, with descriptor tables, a TSS,
+ * interrupt handlers and page tables in guest memory (valid, or not),
+ * random registers, RFLAGS, CR0 and CR4, and code made of random bytes
+ * and of instructions a hypervisor has to get right, mutated now and
+ * then.  A case runs for at most --exits KVM_RUNs and --case-ms
+ * milliseconds: a watchdog thread then sets immediate_exit and signals
+ * the vCPU thread, so a spinning guest never holds the fuzzer.
+ *
+ * Every exit is checked against Documentation/api.rst on okvm, and
+ * against the exits kvm_amd is known to give on kvm_amd.  A finding is an
+ * undocumented exit, an exit whose data or registers break what the API
+ * promises, a KVM_RUN that fails with an errno it should not or never
+ * returns, and any WARNING, BUG, Oops, general protection fault, soft
+ * lockup or hung task that shows up in the kernel log meanwhile.
+ *
+ * All randomness comes from the seed: iteration N of seed S is the same
+ * guest every time, so "--seed S --only N --dump" replays and shows it.
+ */
+#include <cpuid.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <linux/kvm.h>
+
+#define PAGE_SIZE	4096ULL
+#define MiB		(1024ULL * 1024)
+#define GiB		(1024 * MiB)
+#define ARRAY_SIZE(a)	(sizeof(a) / sizeof((a)[0]))
+
+/* Guest-physical layout: LOW_MEM at 0 is carved into slots and holes. */
+#define LOW_MEM		(16 * MiB)
+#define LOW_PAGES	(LOW_MEM / PAGE_SIZE)
+#define BIOS_GPA	0xffff0000ULL	/* the reset vector's 64 KiB */
+#define BIOS_SIZE	(64 * 1024)
+#define HIGH_GPA	(4 * GiB)
+#define HIGH_SIZE	(2 * MiB)
+#define TOP_SIZE	(2 * MiB)
+#define MAX_SLOTS	16
+
+#define CODE_MAX	3072
+#define MAX_INSNS	2048
+#define HANDLER_PORT	0xf0	/* handler stubs OUT the vector here */
+#define HANDLER_STUB	16	/* bytes per vector */
+
+/* Written to exit_reason before each KVM_RUN: it must be overwritten. */
+#define EXIT_SENTINEL	0xfeedf00d
+
+/* Architectural bits the generator uses. */
+#define CR0_PE		(1ULL << 0)
+#define CR0_MP		(1ULL << 1)
+#define CR0_EM		(1ULL << 2)
+#define CR0_TS		(1ULL << 3)
+#define CR0_ET		(1ULL << 4)
+#define CR0_NE		(1ULL << 5)
+#define CR0_WP		(1ULL << 16)
+#define CR0_AM		(1ULL << 18)
+#define CR0_NW		(1ULL << 29)
+#define CR0_CD		(1ULL << 30)
+#define CR0_PG		(1ULL << 31)
+#define CR4_PSE		(1ULL << 4)
+#define CR4_PAE		(1ULL << 5)
+#define CR4_OSFXSR	(1ULL << 9)
+#define CR4_FSGSBASE	(1ULL << 16)
+#define CR4_OSXSAVE	(1ULL << 18)
+#define CR4_SMEP	(1ULL << 20)
+#define CR4_SMAP	(1ULL << 21)
+#define EFER_SCE	(1ULL << 0)
+#define EFER_LME	(1ULL << 8)
+#define EFER_LMA	(1ULL << 10)
+#define EFER_NXE	(1ULL << 11)
+#define RFLAGS_TF	(1ULL << 8)
+#define RFLAGS_IF	(1ULL << 9)
+#define RFLAGS_DF	(1ULL << 10)
+#define RFLAGS_NT	(1ULL << 14)
+#define RFLAGS_RF	(1ULL << 16)
+#define RFLAGS_VM	(1ULL << 17)
+#define RFLAGS_AC	(1ULL << 18)
+#define RFLAGS_VIF	(1ULL << 19)
+#define RFLAGS_VIP	(1ULL << 20)
+#define RFLAGS_ID	(1ULL << 21)
+#define PTE_P		(1ULL << 0)
+#define PTE_RW		(1ULL << 1)
+#define PTE_US		(1ULL << 2)
+#define PTE_PWT		(1ULL << 3)
+#define PTE_PCD		(1ULL << 4)
+#define PTE_A		(1ULL << 5)
+#define PTE_D		(1ULL << 6)
+#define PTE_PS		(1ULL << 7)
+#define PTE_G		(1ULL << 8)
+#define PTE_NX		(1ULL << 63)
+
+/* GDT selectors every protected-mode case has (some may be garbage). */
+#define SEL_CODE32	0x08
+#define SEL_DATA	0x10
+#define SEL_CODE16	0x18
+#define SEL_DATA16	0x20
+#define SEL_CODE64	0x28
+#define SEL_CODE32_U	0x33
+#define SEL_DATA_U	0x3b
+#define SEL_CODE64_U	0x43
+#define SEL_TSS		0x48	/* 16 bytes in long mode */
+#define SEL_LDT		0x58	/* 16 bytes in long mode */
+#define SEL_CALLGATE	0x68
+#define SEL_TSS2	0x70	/* a second 32-bit TSS, for task switches */
+#define SEL_JUNK	0x78
+#define GDT_ENTRIES	16
+
+/* Where things live in the pool page (see build_pool()). */
+#define POOL_GDTR	0x000
+#define POOL_IDTR	0x010
+#define POOL_BADDTR	0x020
+#define POOL_ZERODTR	0x030
+#define POOL_FARPTR	0x040	/* 8 far pointers of 16 bytes */
+#define POOL_NFARPTR	8
+#define POOL_SCRATCH	0x400
+
+enum env {
+	ENV_REAL,	/* real mode, maybe "unreal" segment limits */
+	ENV_VM86,	/* protected mode with RFLAGS.VM */
+	ENV_PM16,	/* protected mode, 16-bit code segment */
+	ENV_PM32,	/* protected mode, flat 32-bit, paging or not */
+	ENV_COMPAT,	/* long mode, 32-bit code segment */
+	ENV_LONG,	/* 64-bit mode */
+	NR_ENVS
+};
+
+static const char *const env_name[NR_ENVS] = {
+	"real", "vm86", "pm16", "pm32", "compat", "long"
+};
+
+/* Options. */
+static uint64_t opt_seed;
+static uint64_t opt_iterations;		/* 0: until --seconds */
+static double opt_seconds = 60;
+static long long opt_only = -1;
+static uint64_t opt_cases = ~0ULL;	/* bit k: run case k */
+static uint64_t opt_start;
+static unsigned int opt_exits = 200;
+static unsigned int opt_case_ms = 100;
+static unsigned int opt_hang_ms = 30000;
+static bool opt_ktap, opt_dump, opt_verbose, opt_trace;
+static int opt_tcg = -1;		/* avoid what QEMU's TCG cannot take */
+static const char *opt_dev;
+static int opt_target = -1;		/* TARGET_*; -1: find out */
+
+enum { TARGET_OKVM, TARGET_KVM };
+
+static const char *const ktap_prefix = "# ";
+
+/* What the current case is, for messages. */
+static uint64_t cur_iter;
+static int cur_case;
+static int cur_env;
+
+static struct {
+	uint64_t runs, exits, insns, vms, vcpu_runs;
+	uint64_t env[NR_ENVS];
+	uint64_t reason[64];
+	uint64_t eintr, efault, sregs_refused, slot_changes;
+	uint64_t internal_sub[8], internal_npf, internal_io;
+	uint64_t vectors[256];
+	uint64_t findings;
+	uint64_t kmsg_lines;
+} st;
+
+/* The case being built has EFER.LME: see tcg_sanitize(). */
+static bool tcg_lme;
+
+static int kvm_fd = -1;
+static int kmsg_fd = -1;
+static unsigned int host_phys_bits;
+
+/* ---------------------------------------------------------------- */
+/* Output                                                            */
+
+static void say(const char *fmt, ...)
+{
+	va_list ap;
+
+	if (opt_ktap)
+		fputs(ktap_prefix, stdout);
+	va_start(ap, fmt);
+	vprintf(fmt, ap);
+	va_end(ap);
+	fflush(stdout);
+}
+
+static void finding(const char *fmt, ...)
+{
+	va_list ap;
+
+	st.findings++;
+	if (st.findings > 50)
+		return;
+	if (opt_ktap)
+		fputs(ktap_prefix, stdout);
+	printf("guest_fuzz: FINDING seed %llu iteration %llu case %d (%s): ",
+	       (unsigned long long)opt_seed, (unsigned long long)cur_iter,
+	       cur_case, cur_env >= 0 ? env_name[cur_env] : "setup");
+	va_start(ap, fmt);
+	vprintf(fmt, ap);
+	va_end(ap);
+	putchar('\n');
+	fflush(stdout);
+}
+
+static void __attribute__((__noreturn__)) die(const char *fmt, ...)
+{
+	va_list ap;
+
+	fflush(stdout);
+	fputs("guest_fuzz: ", stderr);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+	if (opt_ktap)
+		printf("not ok 1 guest_fuzz\n");
+	exit(2);
+}
+
+static uint64_t now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1000000000ULL + ts.tv_nsec;
+}
+
+/* ---------------------------------------------------------------- */
+/* Randomness: splitmix64, one stream per iteration                  */
+
+/*
+ * Two streams: one builds the VM and each case (reseeded per case, so
+ * that "--only N --case K" rebuilds case K without running the others),
+ * the other answers the guest while it runs.
+ */
+static uint64_t rng_state, run_rng_state;
+
+static uint64_t splitmix(uint64_t *state)
+{
+	uint64_t z = (*state += 0x9e3779b97f4a7c15ULL);
+
+	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+	z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+	return z ^ (z >> 31);
+}
+
+static uint64_t rnd(void)
+{
+	return splitmix(&rng_state);
+}
+
+static uint64_t rnd_run(void)
+{
+	return splitmix(&run_rng_state);
+}
+
+/* The stream for iteration iter, case k (k = -1: the VM itself). */
+static void rng_seed(uint64_t seed, uint64_t iter, int k)
+{
+	rng_state = seed ^ (iter * 0xd1342543de82ef95ULL) ^
+		    ((uint64_t)(k + 1) * 0xa0761d6478bd642fULL);
+	rnd();
+	run_rng_state = rnd();
+}
+
+static uint64_t below(uint64_t n)
+{
+	return n ? rnd() % n : 0;
+}
+
+/* True with probability percent/100. */
+static bool pct(unsigned int percent)
+{
+	return below(100) < percent;
+}
+
+static uint64_t pick(const uint64_t *v, size_t n)
+{
+	return v[below(n)];
+}
+
+#define PICK(arr)	pick(arr, ARRAY_SIZE(arr))
+
+/* A value a register might usefully hold. */
+static uint64_t interesting_value(void)
+{
+	static const uint64_t v[] = {
+		0, 1, 2, 0x7f, 0x80, 0xff, 0x7fff, 0x8000, 0xffff, 0x10000,
+		0x7fffffff, 0x80000000, 0xffffffff, 0x100000000ULL,
+		0x7fffffffffffULL, 0x800000000000ULL, 0xffff800000000000ULL,
+		0x8000000000000000ULL, 0xffffffffffffffffULL,
+		0xfffffffffffff000ULL, 0xfee00000, 0xffff0000, 0xfffffff0,
+	};
+
+	switch (below(4)) {
+	case 0:
+		return PICK(v);
+	case 1:
+		return below(0x100000);
+	case 2:
+		return (uint32_t)rnd();
+	default:
+		return rnd();
+	}
+}
+
+/* ---------------------------------------------------------------- */
+/* The VM: memslots and guest memory                                 */
+
+struct slot {
+	uint32_t id;
+	uint64_t gpa, size;
+	uint8_t *hva;		/* userspace_addr */
+	bool host_ro;		/* the host mapping is read-only */
+	bool host_hole;		/* part of the host range is unmapped */
+	bool own_map;		/* hva is a mapping of its own, not in low */
+	bool live;
+};
+
+struct vm {
+	int fd, vcpu_fd;
+	struct kvm_run *run;
+	size_t run_size;
+	uint8_t *low;			/* backs [0, LOW_MEM) by default */
+	struct slot slot[MAX_SLOTS];
+	int nslots;
+	uint64_t top_gpa;		/* a slot at the top of GPA space, or 0 */
+	bool efault_ok;			/* a slot may legitimately EFAULT */
+	bool spoiled;			/* VMCB clobbered by QEMU: retire it */
+};
+
+static int set_region(struct vm *vm, struct slot *s, uint64_t size)
+{
+	struct kvm_userspace_memory_region r = {
+		.slot = s->id,
+		.guest_phys_addr = s->gpa,
+		.memory_size = size,
+		.userspace_addr = (uintptr_t)s->hva,
+	};
+
+	return ioctl(vm->fd, KVM_SET_USER_MEMORY_REGION, &r);
+}
+
+static struct slot *gpa_slot(struct vm *vm, uint64_t gpa)
+{
+	int i;
+
+	for (i = 0; i < vm->nslots; i++) {
+		struct slot *s = &vm->slot[i];
+
+		if (s->live && gpa >= s->gpa && gpa - s->gpa < s->size)
+			return s;
+	}
+	return NULL;
+}
+
+/* Host pointer through which the guest's page at gpa can be written. */
+static uint8_t *gpa_hva(struct vm *vm, uint64_t gpa)
+{
+	struct slot *s = gpa_slot(vm, gpa);
+
+	if (!s || s->host_ro || s->host_hole)
+		return NULL;
+	return s->hva + (gpa - s->gpa);
+}
+
+static bool gpa_usable(struct vm *vm, uint64_t gpa)
+{
+	return gpa_hva(vm, gpa) != NULL;
+}
+
+/*
+ * Two instructions QEMU 7.2's TCG does not survive in a nested guest,
+ * whatever hypervisor runs it, so with --tcg-safe none is written into
+ * guest memory (guest-made code can still produce them, rarely):
+ *
+ * - MOV to DR7 (or DR5, its alias): once guests enable breakpoints,
+ *   QEMU crashes (SIGSEGV in cpu_breakpoint_remove_by_ref(), from
+ *   cpu_x86_update_dr7(), which VMRUN and #VMEXIT call).  It becomes a
+ *   MOV to DR6.
+ * - MOV to CR0 in a case with EFER.LME: from compatibility mode it can
+ *   clear CR0.PG and leave EFER.LME set, and QEMU's #VMEXIT from a guest
+ *   with EFER.LME and paging off restores a broken host state (the host
+ *   runs on with the guest's CR0, paging off).  It becomes a MOV to CR2,
+ *   except where the generator marked its own (2E 3E prefixes), which
+ *   never clear PG.
+ */
+static void tcg_sanitize(uint8_t *p, size_t n)
+{
+	size_t i;
+
+	if (!opt_tcg)
+		return;
+	for (i = 0; i + 2 < n; i++) {
+		if (p[i] != 0x0f)
+			continue;
+		if (p[i + 1] == 0x23 && ((p[i + 2] >> 3) & 5) == 5)
+			p[i + 2] = (p[i + 2] & ~0x38) | 6 << 3;
+		if (tcg_lme && p[i + 1] == 0x22 && !(p[i + 2] & 0x38) &&
+		    !(i >= 2 && p[i - 2] == 0x2e && p[i - 1] == 0x3e))
+			p[i + 2] |= 2 << 3;
+	}
+}
+
+static void gwrite(struct vm *vm, uint64_t gpa, const void *buf, size_t len)
+{
+	const uint8_t *p = buf;
+
+	while (len) {
+		size_t n = PAGE_SIZE - (gpa & (PAGE_SIZE - 1));
+		uint8_t *h = gpa_hva(vm, gpa);
+
+		if (n > len)
+			n = len;
+		if (h) {
+			memcpy(h, p, n);
+			tcg_sanitize(h, n);
+		}
+		gpa += n;
+		p += n;
+		len -= n;
+	}
+}
+
+static void gw16(struct vm *vm, uint64_t gpa, uint16_t v)
+{
+	gwrite(vm, gpa, &v, 2);
+}
+
+static void gw32(struct vm *vm, uint64_t gpa, uint32_t v)
+{
+	gwrite(vm, gpa, &v, 4);
+}
+
+static void gw64(struct vm *vm, uint64_t gpa, uint64_t v)
+{
+	gwrite(vm, gpa, &v, 8);
+}
+
+static void grandom(struct vm *vm, uint64_t gpa, size_t len)
+{
+	uint8_t buf[256];
+
+	while (len) {
+		size_t n = len < sizeof(buf) ? len : sizeof(buf), i;
+
+		for (i = 0; i < n; i++)
+			buf[i] = rnd();
+		gwrite(vm, gpa, buf, n);
+		gpa += n;
+		len -= n;
+	}
+}
+
+static uint32_t new_slot_id(struct vm *vm)
+{
+	for (;;) {
+		uint32_t id = pct(5) ? 32700 + below(64) : below(64);
+		int i;
+
+		for (i = 0; i < vm->nslots; i++)
+			if (vm->slot[i].id == id)
+				break;
+		if (i == vm->nslots)
+			return id;
+	}
+}
+
+/* Add a slot; on failure it is simply not there. */
+static struct slot *add_slot(struct vm *vm, uint64_t gpa, uint64_t size,
+			     uint8_t *hva, bool own_map)
+{
+	struct slot *s;
+
+	if (vm->nslots == MAX_SLOTS)
+		return NULL;
+	s = &vm->slot[vm->nslots];
+	memset(s, 0, sizeof(*s));
+	s->id = new_slot_id(vm);
+	s->gpa = gpa;
+	s->size = size;
+	s->hva = hva;
+	s->own_map = own_map;
+	if (set_region(vm, s, size)) {
+		if (opt_verbose)
+			say("slot %u at %#llx+%#llx refused: %s\n", s->id,
+			    (unsigned long long)gpa, (unsigned long long)size,
+			    strerror(errno));
+		return NULL;
+	}
+	s->live = true;
+	vm->nslots++;
+	return s;
+}
+
+static uint8_t *map_anon(uint64_t size)
+{
+	void *p = mmap(NULL, size, PROT_READ | PROT_WRITE,
+		       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+
+	if (p == MAP_FAILED)
+		die("mmap %llu bytes: %s", (unsigned long long)size,
+		    strerror(errno));
+	return p;
+}
+
+/*
+ * A slot backed by a mapping of its own, either read-only (guest writes
+ * then make KVM_RUN fail with EFAULT) or with its second half unmapped
+ * (any access there gives EFAULT).  Both are documented outcomes.
+ */
+static void add_odd_slot(struct vm *vm, uint64_t gpa, uint64_t size)
+{
+	uint8_t *p = map_anon(size);
+	struct slot *s;
+	uint64_t i;
+
+	for (i = 0; i < size; i += 8)
+		*(uint64_t *)(p + i) = pct(50) ? 0xf4f4f4f4f4f4f4f4ULL : rnd();
+	tcg_sanitize(p, size);
+	s = add_slot(vm, gpa, size, p, true);
+	if (!s) {
+		munmap(p, size);
+		return;
+	}
+	if (size >= 2 * PAGE_SIZE && pct(50)) {
+		munmap(p + size / 2, size / 2);
+		s->host_hole = true;
+	} else {
+		mprotect(p, size, PROT_READ);
+		s->host_ro = true;
+	}
+	vm->efault_ok = true;
+}
+
+/*
+ * Carve [0, LOW_MEM) into 1 to 7 pieces at random page boundaries; most
+ * pieces become slots (identity-mapped onto vm->low, sometimes aliased
+ * elsewhere in it, sometimes split in two adjacent slots), the rest stay
+ * holes.  Then maybe a slot at the reset vector, one above 4 GiB and one
+ * at the very top of the guest-physical space okvm can map.
+ */
+static void vm_layout(struct vm *vm)
+{
+	uint64_t cut[8];
+	int ncut = 1 + below(6), i, j;
+
+	cut[0] = 0;
+	for (i = 1; i <= ncut; i++)
+		cut[i] = below(LOW_PAGES);
+	cut[ncut + 1] = LOW_PAGES;
+	for (i = 1; i <= ncut; i++)		/* sort */
+		for (j = i + 1; j <= ncut; j++)
+			if (cut[j] < cut[i]) {
+				uint64_t t = cut[i];
+
+				cut[i] = cut[j];
+				cut[j] = t;
+			}
+
+	for (i = 0; i <= ncut; i++) {
+		uint64_t gpa = cut[i] * PAGE_SIZE;
+		uint64_t size = (cut[i + 1] - cut[i]) * PAGE_SIZE;
+		uint8_t *hva = vm->low + gpa;
+
+		if (!size || !pct(i == 0 ? 95 : 80))
+			continue;
+		if (pct(4)) {
+			add_odd_slot(vm, gpa, size > 64 * PAGE_SIZE ?
+				     64 * PAGE_SIZE : size);
+			continue;
+		}
+		if (pct(5) && size < LOW_MEM / 2)	/* alias */
+			hva = vm->low + below((LOW_MEM - size) / PAGE_SIZE) *
+			      PAGE_SIZE;
+		if (size >= 2 * PAGE_SIZE && pct(20)) {
+			uint64_t half = (1 + below(size / PAGE_SIZE - 1)) *
+					PAGE_SIZE;
+
+			add_slot(vm, gpa, half, hva, false);
+			add_slot(vm, gpa + half, size - half, hva + half, false);
+		} else {
+			add_slot(vm, gpa, size, hva, false);
+		}
+	}
+	if (pct(30)) {
+		uint8_t *p = map_anon(BIOS_SIZE);
+
+		memset(p, pct(50) ? 0xf4 : 0x90, BIOS_SIZE);
+		if (pct(50))
+			for (i = 0; i < 256; i++)
+				p[below(BIOS_SIZE)] = rnd();
+		tcg_sanitize(p, BIOS_SIZE);
+		if (!add_slot(vm, BIOS_GPA, BIOS_SIZE, p, true))
+			munmap(p, BIOS_SIZE);
+	}
+	if (pct(30)) {
+		uint8_t *p = map_anon(HIGH_SIZE);
+
+		if (!add_slot(vm, HIGH_GPA, HIGH_SIZE, p, true))
+			munmap(p, HIGH_SIZE);
+	}
+	if (pct(20)) {
+		uint64_t top = 1ULL << host_phys_bits;
+		uint8_t *p = map_anon(TOP_SIZE);
+
+		if (add_slot(vm, top - TOP_SIZE, TOP_SIZE, p, true))
+			vm->top_gpa = top - TOP_SIZE;
+		else
+			munmap(p, TOP_SIZE);
+	}
+}
+
+/*
+ * Between two cases: delete a slot, move one, or put a deleted one back.
+ * Failures are fine (a move onto another slot gives EEXIST).
+ */
+static void vm_mutate_slots(struct vm *vm)
+{
+	struct slot *s;
+
+	if (!vm->nslots)
+		return;
+	s = &vm->slot[below(vm->nslots)];
+	st.slot_changes++;
+	if (s->live && pct(50)) {
+		if (!set_region(vm, s, 0))
+			s->live = false;
+	} else if (s->live) {
+		uint64_t old = s->gpa;
+
+		s->gpa = below(LOW_PAGES) * PAGE_SIZE;
+		if (set_region(vm, s, s->size))
+			s->gpa = old;
+	} else if (!set_region(vm, s, s->size)) {
+		s->live = true;
+	}
+}
+
+static int kvm_open(void)
+{
+	const char *path = opt_dev ? opt_dev : getenv("KVM_DEV");
+	int fd;
+
+	if (!path || !*path)
+		path = "/dev/kvm";
+	fd = open(path, O_RDWR | O_CLOEXEC);
+	if (fd < 0)
+		die("open %s: %s", path, strerror(errno));
+	return fd;
+}
+
+/*
+ * Give kvm_amd the CPUID it supports, so that the guest sees long mode,
+ * SSE and the rest there too.  okvm has no CPUID ioctls (the guest sees
+ * its default set): nothing to do.
+ */
+static void vcpu_set_cpuid(struct vm *vm)
+{
+	static struct kvm_cpuid2 *cpuid;
+
+	if (opt_target != TARGET_KVM)
+		return;
+	if (!cpuid) {
+		cpuid = calloc(1, sizeof(*cpuid) +
+			       256 * sizeof(struct kvm_cpuid_entry2));
+		if (!cpuid)
+			die("out of memory");
+		cpuid->nent = 256;
+		if (ioctl(kvm_fd, KVM_GET_SUPPORTED_CPUID, cpuid)) {
+			say("KVM_GET_SUPPORTED_CPUID: %s\n", strerror(errno));
+			cpuid->nent = 0;
+		}
+	}
+	if (cpuid->nent && ioctl(vm->vcpu_fd, KVM_SET_CPUID2, cpuid))
+		say("KVM_SET_CPUID2: %s\n", strerror(errno));
+}
+
+static void vm_create(struct vm *vm)
+{
+	memset(vm, 0, sizeof(*vm));
+	vm->fd = ioctl(kvm_fd, KVM_CREATE_VM, 0);
+	if (vm->fd < 0)
+		die("KVM_CREATE_VM: %s", strerror(errno));
+	vm->low = map_anon(LOW_MEM);
+	vm_layout(vm);
+	vm->vcpu_fd = ioctl(vm->fd, KVM_CREATE_VCPU, 0);
+	if (vm->vcpu_fd < 0)
+		die("KVM_CREATE_VCPU: %s", strerror(errno));
+	vm->run_size = ioctl(kvm_fd, KVM_GET_VCPU_MMAP_SIZE, 0);
+	vm->run = mmap(NULL, vm->run_size, PROT_READ | PROT_WRITE,
+		       MAP_SHARED, vm->vcpu_fd, 0);
+	if (vm->run == MAP_FAILED)
+		die("mmap kvm_run: %s", strerror(errno));
+	vcpu_set_cpuid(vm);
+	st.vms++;
+}
+
+static void vm_destroy(struct vm *vm)
+{
+	int i;
+
+	munmap(vm->run, vm->run_size);
+	close(vm->vcpu_fd);
+	close(vm->fd);
+	for (i = 0; i < vm->nslots; i++)
+		if (vm->slot[i].own_map)
+			munmap(vm->slot[i].hva, vm->slot[i].size);
+	munmap(vm->low, LOW_MEM);
+}
+
+/* ---------------------------------------------------------------- */
+/* A case: where its structures live, its registers                  */
+
+struct gcase {
+	int env;
+	int bits;			/* default operand size of the code */
+	int hbits;			/* of the interrupt handlers */
+	bool paging, pae, cpl3, long_armed;
+	uint64_t cs_base;		/* linear = cs_base + rip */
+	uint16_t cs_sel, ss_sel, ds_sel;
+	uint64_t code_gpa;
+	size_t code_len;
+	uint64_t stack_top, pool, xsave, gdt, idt, tss, ldt, handlers;
+	uint64_t cr3, alt_cr3;
+	uint64_t pte[32];		/* addresses of page table entries */
+	uint64_t pte_val[32];		/* and what they held */
+	int npte;
+	uint64_t unbacked;		/* a GPA in no slot */
+	uint8_t used[LOW_PAGES / 8];	/* pages handed out */
+	uint8_t code[CODE_MAX + 64];	/* the code as generated */
+	uint32_t starts[MAX_INSNS];	/* instruction offsets in the code */
+	int ninsn;
+	struct kvm_regs regs;
+	struct kvm_sregs sregs;
+	struct kvm_sregs plain;		/* sregs before weird_sregs() */
+};
+
+static bool page_used(struct gcase *c, uint64_t pfn)
+{
+	return c->used[pfn / 8] & (1 << (pfn % 8));
+}
+
+/*
+ * A page for one of the case's structures, below limit: mostly a free
+ * page some slot backs, now and then any page, backed or not.
+ */
+static uint64_t pick_page_below(struct vm *vm, struct gcase *c,
+				uint64_t limit)
+{
+	uint64_t npages = (limit < LOW_MEM ? limit : LOW_MEM) / PAGE_SIZE;
+	uint64_t pfn = 0;
+	int tries;
+
+	if (pct(3))
+		return below(npages) * PAGE_SIZE;
+	for (tries = 0; tries < 64; tries++) {
+		pfn = below(npages);
+		if (!page_used(c, pfn) && gpa_usable(vm, pfn * PAGE_SIZE))
+			break;
+	}
+	c->used[pfn / 8] |= 1 << (pfn % 8);
+	return pfn * PAGE_SIZE;
+}
+
+static uint64_t pick_page(struct vm *vm, struct gcase *c)
+{
+	return pick_page_below(vm, c, LOW_MEM);
+}
+
+static uint64_t find_unbacked(struct vm *vm)
+{
+	int tries;
+
+	for (tries = 0; tries < 64; tries++) {
+		uint64_t gpa = below(LOW_MEM) & ~7ULL;
+
+		if (!gpa_slot(vm, gpa))
+			return gpa;
+	}
+	return pct(50) ? 0xfec00000 : 0xfee00000;
+}
+
+/* ---------------------------------------------------------------- */
+/* Descriptor tables, TSS, handlers, pool                            */
+
+static uint64_t desc(uint32_t base, uint32_t limit, int type, int s, int dpl,
+		     int l, int db, int g)
+{
+	uint64_t d;
+
+	d = (limit & 0xffffULL) | ((uint64_t)(base & 0xffffff) << 16);
+	d |= (uint64_t)(type & 0xf) << 40 | (uint64_t)(s & 1) << 44;
+	d |= (uint64_t)(dpl & 3) << 45 | 1ULL << 47;
+	d |= (uint64_t)((limit >> 16) & 0xf) << 48;
+	d |= (uint64_t)(l & 1) << 53 | (uint64_t)(db & 1) << 54;
+	d |= (uint64_t)(g & 1) << 55 | (uint64_t)(base >> 24) << 56;
+	return d;
+}
+
+static void build_gdt(struct vm *vm, struct gcase *c)
+{
+	uint64_t g[GDT_ENTRIES] = { 0 };
+	uint64_t handler0 = c->handlers;
+	int i;
+
+	g[SEL_CODE32 >> 3] = desc(0, 0xfffff, 0xb, 1, 0, 0, 1, 1);
+	g[SEL_DATA >> 3] = desc(0, 0xfffff, 0x3, 1, 0, 0, 1, 1);
+	g[SEL_CODE16 >> 3] = desc(0, 0xffff, 0xb, 1, 0, 0, 0, 0);
+	g[SEL_DATA16 >> 3] = desc(0, 0xffff, 0x3, 1, 0, 0, 0, 0);
+	g[SEL_CODE64 >> 3] = desc(0, 0xfffff, 0xb, 1, 0, 1, 0, 1);
+	g[SEL_CODE32_U >> 3] = desc(0, 0xfffff, 0xb, 1, 3, 0, 1, 1);
+	g[SEL_DATA_U >> 3] = desc(0, 0xfffff, 0x3, 1, 3, 0, 1, 1);
+	g[SEL_CODE64_U >> 3] = desc(0, 0xfffff, 0xb, 1, 3, 1, 0, 1);
+	/* Available TSS: LTR marks it busy. */
+	g[SEL_TSS >> 3] = desc(c->tss, 0x67 + (pct(50) ? 0x2000 : 0), 0x9,
+			       0, 0, 0, 0, 0);
+	g[(SEL_TSS >> 3) + 1] = c->tss >> 32;
+	g[SEL_LDT >> 3] = desc(c->ldt, 0xff, 0x2, 0, 0, 0, 0, 0);
+	g[(SEL_LDT >> 3) + 1] = 0;
+	/* 32-bit call gate to the vector 0 handler, DPL 3. */
+	g[SEL_CALLGATE >> 3] = (handler0 & 0xffff) |
+			       (uint64_t)SEL_CODE32 << 16 |
+			       (uint64_t)0xec << 40 |
+			       (uint64_t)(handler0 >> 16 & 0xffff) << 48;
+	g[SEL_TSS2 >> 3] = desc(c->tss + 0x800, 0x67, 0x9, 0, 0, 0, 0, 0);
+	g[SEL_JUNK >> 3] = rnd();
+	for (i = 0; i < GDT_ENTRIES; i++)
+		if (pct(3))
+			g[i] ^= 1ULL << below(64);
+	if (pct(5))
+		for (i = 0; i < GDT_ENTRIES; i++)
+			g[i] = rnd();
+	gwrite(vm, c->gdt, g, sizeof(g));
+	/* A small LDT: a code and a data segment, and junk. */
+	gw64(vm, c->ldt, desc(0, 0xfffff, 0xb, 1, 0, 0, 1, 1));
+	gw64(vm, c->ldt + 8, desc(0, 0xfffff, 0x3, 1, 3, 0, 1, 1));
+	gw64(vm, c->ldt + 16, rnd());
+}
+
+/* Vectors that push an error code in protected mode. */
+static bool has_error_code(int v)
+{
+	return v == 8 || (v >= 10 && v <= 14) || v == 17 || v == 21 ||
+	       v == 29 || v == 30;
+}
+
+/*
+ * One stub per vector, HANDLER_STUB bytes apart: pop the error code,
+ * OUT the vector to HANDLER_PORT, move the return address on by 0 to 3
+ * bytes (0: a fault comes back at once, until the exit budget is spent),
+ * and return.  Some stubs halt, spin or are junk.
+ */
+static void build_handlers(struct vm *vm, struct gcase *c)
+{
+	unsigned int skip = below(4), v;
+	uint8_t page[4096];
+
+	memset(page, 0xf4, sizeof(page));
+	for (v = 0; v < 256; v++) {
+		uint8_t *p = page + v * HANDLER_STUB;
+		int n = 0, kind = below(100);
+
+		if (kind < 5) {			/* halt */
+			p[n++] = 0xf4;
+			p[n++] = 0xeb;
+			p[n++] = 0xfd;
+			continue;
+		} else if (kind < 7) {		/* junk */
+			for (n = 0; n < HANDLER_STUB; n++)
+				p[n] = rnd();
+			continue;
+		} else if (kind < 8) {		/* spin */
+			p[n++] = 0xeb;
+			p[n++] = 0xfe;
+			continue;
+		}
+		if (c->hbits == 64 && has_error_code(v)) {
+			memcpy(p + n, "\x48\x83\xc4\x08", 4);	/* add rsp,8 */
+			n += 4;
+		} else if (c->hbits == 32 && has_error_code(v)) {
+			memcpy(p + n, "\x83\xc4\x04", 3);	/* add esp,4 */
+			n += 3;
+		}
+		p[n++] = 0xb0;					/* mov al,v */
+		p[n++] = v;
+		p[n++] = 0xe6;					/* out */
+		p[n++] = HANDLER_PORT;
+		if (skip && c->hbits == 64) {
+			memcpy(p + n, "\x48\x83\x04\x24", 4);	/* add [rsp] */
+			n += 4;
+			p[n++] = skip;
+		} else if (skip && c->hbits == 32) {
+			memcpy(p + n, "\x83\x04\x24", 3);	/* add [esp] */
+			n += 3;
+			p[n++] = skip;
+		} else if (skip) {
+			/* push bp; mov bp,sp; add word [bp+2],skip; pop bp */
+			memcpy(p + n, "\x55\x89\xe5\x83\x46\x02", 6);
+			n += 6;
+			p[n++] = skip;
+			p[n++] = 0x5d;
+		}
+		if (c->hbits == 64)
+			p[n++] = 0x48;
+		p[n++] = 0xcf;					/* iret */
+	}
+	gwrite(vm, c->handlers, page, sizeof(page));
+}
+
+static void build_idt(struct vm *vm, struct gcase *c)
+{
+	int v, garbage = below(100);
+
+	if (c->hbits == 16) {		/* the real-mode IVT */
+		for (v = 0; v < 256; v++) {
+			uint64_t h = c->handlers + v * HANDLER_STUB;
+
+			gw16(vm, c->idt + v * 4, h & 0xf);
+			gw16(vm, c->idt + v * 4 + 2, h >> 4);
+		}
+	} else {
+		for (v = 0; v < 256; v++) {
+			uint64_t h = c->handlers + v * HANDLER_STUB;
+			int type = pct(70) ? 0xe : 0xf;
+			int dpl = pct(50) ? 3 : 0;
+			uint16_t sel = c->hbits == 64 ? SEL_CODE64 : SEL_CODE32;
+			uint64_t lo;
+
+			if (c->hbits == 32 && pct(2)) {	/* task gate */
+				type = 0x5;
+				sel = SEL_TSS2;
+			}
+			lo = (h & 0xffff) | (uint64_t)sel << 16 |
+			     (uint64_t)(0x80 | dpl << 5 | type) << 40 |
+			     (uint64_t)(h >> 16 & 0xffff) << 48;
+			if (c->hbits == 64) {
+				if (pct(10))
+					lo |= (1 + below(7)) << 32;	/* IST */
+				gw64(vm, c->idt + v * 16, lo);
+				gw64(vm, c->idt + v * 16 + 8, h >> 32);
+			} else {
+				gw64(vm, c->idt + v * 8, lo);
+			}
+		}
+	}
+	if (garbage < 10)
+		grandom(vm, c->idt, c->hbits == 64 ? 4096 : 2048);
+	else if (garbage < 20)
+		for (v = 0; v < 16; v++)
+			grandom(vm, c->idt + below(c->hbits == 64 ? 4096 : 2048),
+				1 + below(8));
+}
+
+static void build_tss(struct vm *vm, struct gcase *c)
+{
+	uint64_t t = c->tss, t2 = c->tss + 0x800;
+	int i;
+
+	grandom(vm, t, pct(10) ? 0x800 : 0x68);
+	if (c->hbits == 64) {
+		gw64(vm, t + 4, c->stack_top);			/* RSP0 */
+		for (i = 0; i < 7; i++)				/* IST1-7 */
+			gw64(vm, t + 0x24 + i * 8,
+			     pct(80) ? c->stack_top - 0x200 : rnd());
+		gw16(vm, t + 0x66, pct(80) ? 0x68 : rnd());	/* I/O map */
+	} else {
+		gw32(vm, t + 4, c->stack_top);			/* ESP0 */
+		gw32(vm, t + 8, SEL_DATA);			/* SS0 */
+		gw32(vm, t + 0x1c, c->cr3);			/* CR3 */
+		gw16(vm, t + 0x66, pct(80) ? 0x68 : rnd());
+	}
+	/* The I/O permission bitmap: random, with the last byte 0xff. */
+	grandom(vm, t + 0x68, 0x800 - 0x68);
+	/* The task switch target: the handler of vector 0, flat 32-bit. */
+	gw32(vm, t2 + 0x1c, c->cr3);
+	gw32(vm, t2 + 0x20, c->handlers);			/* EIP */
+	gw32(vm, t2 + 0x24, 2);					/* EFLAGS */
+	gw32(vm, t2 + 0x38, c->stack_top - 0x400);		/* ESP */
+	gw16(vm, t2 + 0x48, SEL_DATA);				/* ES */
+	gw16(vm, t2 + 0x4c, SEL_CODE32);			/* CS */
+	gw16(vm, t2 + 0x50, SEL_DATA);				/* SS */
+	gw16(vm, t2 + 0x54, SEL_DATA);				/* DS */
+	gw16(vm, t2 + 0x66, 0x68);
+}
+
+static void build_pool(struct vm *vm, struct gcase *c)
+{
+	static const uint16_t sels[] = {
+		SEL_CODE32, SEL_CODE16, SEL_CODE64, SEL_CODE32_U, SEL_CODE64_U,
+		SEL_TSS, SEL_TSS2, SEL_CALLGATE, SEL_DATA, SEL_JUNK, 0, 0x4,
+		0x80, 0xfffc,
+	};
+	uint64_t p = c->pool;
+	int i;
+
+	grandom(vm, p, PAGE_SIZE);
+	/* Pseudo-descriptors: the case's own tables, junk, empty. */
+	gw16(vm, p + POOL_GDTR, GDT_ENTRIES * 8 - 1);
+	gw64(vm, p + POOL_GDTR + 2, c->gdt);
+	gw16(vm, p + POOL_IDTR, c->hbits == 16 ? 0x3ff :
+	     c->hbits == 32 ? 0x7ff : 0xfff);
+	gw64(vm, p + POOL_IDTR + 2, c->idt);
+	gw16(vm, p + POOL_ZERODTR, 0);
+	gw64(vm, p + POOL_ZERODTR + 2, 0);
+	/* Far pointers: offset (8 bytes, for every operand size), selector. */
+	for (i = 0; i < POOL_NFARPTR; i++) {
+		uint64_t off = pct(50) ? c->code_gpa : c->handlers;
+		uint16_t sel = sels[below(ARRAY_SIZE(sels))];
+		uint64_t fp = p + POOL_FARPTR + i * 16;
+
+		if (c->bits == 64) {
+			gw64(vm, fp, off);
+			gw16(vm, fp + 8, sel);
+		} else if (c->bits == 32) {
+			gw32(vm, fp, off);
+			gw16(vm, fp + 4, sel);
+		} else {
+			gw16(vm, fp, off);
+			gw16(vm, fp + 2, pct(50) ? c->cs_sel : sel);
+		}
+	}
+}
+
+/* An XSAVE area: empty (valid), junk, or a header asking for state. */
+static void build_xsave(struct vm *vm, struct gcase *c)
+{
+	int kind = below(3);
+
+	if (kind == 0)
+		return;
+	grandom(vm, c->xsave, PAGE_SIZE);
+	if (kind == 2) {
+		gw32(vm, c->xsave + 24, 0x1f80);		/* MXCSR */
+		gw64(vm, c->xsave + 512, below(8));		/* XSTATE_BV */
+		gw64(vm, c->xsave + 520, pct(80) ? 0 : rnd());	/* XCOMP_BV */
+		gw64(vm, c->xsave + 528, 0);
+	}
+}
+
+/* ---------------------------------------------------------------- */
+/* Page tables                                                       */
+
+static void note_pte(struct gcase *c, uint64_t gpa, uint64_t val)
+{
+	if (c->npte < (int)ARRAY_SIZE(c->pte)) {
+		c->pte[c->npte] = gpa;
+		c->pte_val[c->npte++] = val;
+	} else {
+		int i = below(ARRAY_SIZE(c->pte));
+
+		c->pte[i] = gpa;
+		c->pte_val[i] = val;
+	}
+}
+
+/* Now and then spoil a page-table entry. */
+static uint64_t mutate_pte(uint64_t e, bool nx_ok)
+{
+	if (!pct(3))
+		return e;
+	switch (below(8)) {
+	case 0:
+		return e & ~PTE_P;
+	case 1:
+		return e & ~PTE_RW;
+	case 2:
+		return e ^ PTE_US;
+	case 3:
+		return nx_ok ? e | PTE_NX : e;
+	case 4:
+		return e | 1ULL << (host_phys_bits + below(52 - host_phys_bits));
+	case 5:
+		return (e & 0xfff) | (below(LOW_PAGES) * PAGE_SIZE);
+	case 6:
+		return e ^ (PTE_PCD | PTE_PWT | PTE_G);
+	default:
+		return rnd();
+	}
+}
+
+/*
+ * Identity-map the low 4 GiB, plus 4 to 5 GiB and, at 512 GiB, the top
+ * slot if there is one, for long mode and for PAE paging; 2 MiB pages
+ * mostly, 4 KiB pages for some of the first 16 MiB.
+ */
+static void build_pt_pae(struct vm *vm, struct gcase *c, bool four_level)
+{
+	bool nx = c->sregs.efer & EFER_NXE;
+	uint64_t us = c->cpl3 || pct(30) ? PTE_US : 0;
+	uint64_t flags = PTE_P | PTE_RW | us | (pct(50) ? PTE_A | PTE_D : 0);
+	uint64_t pml4 = 0, pdpt, pd[5], pt;
+	int i, j;
+
+	pdpt = pick_page(vm, c);
+	if (four_level) {
+		pml4 = pick_page(vm, c);
+		gw64(vm, pml4, pdpt | flags);
+		note_pte(c, pml4, pdpt | flags);
+		if (pct(30))	/* a self-reference */
+			gw64(vm, pml4 + 511 * 8, pml4 | flags);
+		if (pct(20))
+			gw64(vm, pml4 + below(512) * 8, pdpt | flags);
+		if (pct(10))
+			gw64(vm, pml4 + below(512) * 8, rnd());
+		c->cr3 = pml4;
+	} else {
+		/* PAE: the PDPT is 4 entries, 32-byte aligned. */
+		pdpt += below(PAGE_SIZE / 32) * 32;
+		c->cr3 = pdpt;
+	}
+	for (i = 0; i < (four_level ? 5 : 4); i++) {
+		if (i == 1 || i == 2) {		/* 1-3 GiB: shared with 0-1 */
+			pd[i] = pd[0];
+		} else {
+			pd[i] = pick_page(vm, c);
+		}
+		/* PAE PDPTEs have no RW/US bits: those are reserved. */
+		gw64(vm, pdpt + i * 8,
+		     pd[i] | (four_level ? flags : PTE_P));
+		note_pte(c, pdpt + i * 8, pd[i] | PTE_P);
+		if (i == 1 || i == 2)
+			continue;
+		for (j = 0; j < 512; j++) {
+			uint64_t gpa = (uint64_t)i * GiB + j * 2 * MiB;
+			uint64_t e = gpa | flags | PTE_PS;
+
+			if (i == 0 && j < 8 && pct(30)) {
+				int k;
+
+				pt = pick_page(vm, c);
+				for (k = 0; k < 512; k++)
+					gw64(vm, pt + k * 8,
+					     mutate_pte((gpa + k * PAGE_SIZE) |
+							flags, nx));
+				note_pte(c, pt + below(512) * 8,
+					 gpa | flags);
+				e = pt | flags;
+			}
+			if (nx && pct(2))
+				e |= PTE_NX;
+			e = mutate_pte(e, nx);
+			gw64(vm, pd[i] + j * 8, e);
+			if (j < 8 || pct(1))
+				note_pte(c, pd[i] + j * 8, e);
+		}
+	}
+	/* The top slot, at 512 GiB. */
+	if (four_level && vm->top_gpa) {
+		uint64_t pdpt2 = pick_page(vm, c), pd2 = pick_page(vm, c);
+
+		gw64(vm, pml4 + 8, pdpt2 | flags);
+		gw64(vm, pdpt2, pd2 | flags);
+		gw64(vm, pd2, vm->top_gpa | flags | PTE_PS);
+	}
+	if (pct(20))
+		c->alt_cr3 = pick_page(vm, c);	/* junk page tables */
+	else
+		c->alt_cr3 = c->cr3;
+}
+
+/* 32-bit paging: 4 MiB pages with CR4.PSE, else 4 KiB for 16 MiB. */
+static void build_pt_32(struct vm *vm, struct gcase *c)
+{
+	uint32_t us = c->cpl3 || pct(30) ? PTE_US : 0;
+	uint32_t flags = PTE_P | PTE_RW | us;
+	bool pse = c->sregs.cr4 & CR4_PSE;
+	uint64_t pd = pick_page(vm, c);
+	int i, k;
+
+	c->cr3 = pd;
+	for (i = 0; i < 1024; i++) {
+		uint32_t e = 0;
+
+		if (i < 4 && (!pse || pct(50))) {
+			uint64_t pt = pick_page(vm, c);
+
+			for (k = 0; k < 1024; k++)
+				gw32(vm, pt + k * 4,
+				     mutate_pte((i << 22) + k * PAGE_SIZE +
+						flags, false));
+			e = pt | flags;
+			note_pte(c, pt + below(1024) * 4, flags);
+		} else if (pse) {
+			e = (uint32_t)i << 22 | flags | PTE_PS;
+		}
+		e = mutate_pte(e, false);
+		gw32(vm, pd + i * 4, e);
+		if (i < 8)
+			note_pte(c, pd + i * 4, e);
+	}
+	c->alt_cr3 = pct(20) ? pick_page(vm, c) : c->cr3;
+}
+
+/* ---------------------------------------------------------------- */
+/* Code generation                                                   */
+
+struct cg {
+	uint8_t buf[CODE_MAX + 64];
+	size_t len;
+	int bits;
+	uint64_t lin;		/* linear address of buf[0] */
+	uint64_t ip;		/* its offset in CS (rip) */
+	struct gcase *c;
+	struct vm *vm;
+};
+
+static bool cg_full(struct cg *g)
+{
+	return g->len > CODE_MAX - 48;
+}
+
+static void b(struct cg *g, uint8_t x)
+{
+	if (g->len < sizeof(g->buf))
+		g->buf[g->len++] = x;
+}
+
+static void bytes(struct cg *g, const char *s, size_t n)
+{
+	while (n--)
+		b(g, *s++);
+}
+
+#define E(g, s)	bytes(g, s, sizeof(s) - 1)
+
+static void w16(struct cg *g, uint16_t v)
+{
+	b(g, v);
+	b(g, v >> 8);
+}
+
+static void d32(struct cg *g, uint32_t v)
+{
+	w16(g, v);
+	w16(g, v >> 16);
+}
+
+static void q64(struct cg *g, uint64_t v)
+{
+	d32(g, v);
+	d32(g, v >> 32);
+}
+
+/* Start of an instruction, for the instruction count. */
+static void insn(struct cg *g)
+{
+	if (g->c->ninsn < MAX_INSNS)
+		g->c->starts[g->c->ninsn++] = g->len;
+}
+
+/* 32-bit operand or address size from 16-bit code. */
+static void o32(struct cg *g)
+{
+	if (g->bits == 16)
+		b(g, 0x66);
+}
+
+static void a32(struct cg *g)
+{
+	if (g->bits == 16)
+		b(g, 0x67);
+}
+
+static void rexw(struct cg *g)
+{
+	if (g->bits == 64)
+		b(g, 0x48);
+}
+
+/* Linear address and offset of the next byte to be emitted. */
+static uint64_t here_ip(struct cg *g)
+{
+	return g->ip + g->len;
+}
+
+/* mov reg, v: 32-bit (zero-extended), or 64-bit when it needs to be. */
+static void mov_imm(struct cg *g, int reg, uint64_t v)
+{
+	insn(g);
+	if (g->bits == 64 && v > 0xffffffffULL) {
+		b(g, 0x48);
+		b(g, 0xb8 + reg);
+		q64(g, v);
+		return;
+	}
+	o32(g);
+	b(g, 0xb8 + reg);
+	d32(g, v);
+}
+
+/* An operation on [ebx] (or [rbx]): prefixes, opcode, /reg. */
+static void mem_op(struct cg *g, const char *pre, size_t npre, bool w,
+		   const char *op, size_t nop, int reg)
+{
+	insn(g);
+	a32(g);
+	bytes(g, pre, npre);
+	if (w)
+		rexw(g);
+	bytes(g, op, nop);
+	b(g, reg << 3 | 3);
+}
+
+#define MEM(g, pre, w, op, reg) \
+	mem_op(g, pre, sizeof(pre) - 1, w, op, sizeof(op) - 1, reg)
+
+/* A data address worth touching. */
+static uint64_t pick_addr(struct cg *g)
+{
+	struct gcase *c = g->c;
+
+	switch (below(12)) {
+	case 0:
+	case 1:
+		return c->pool + POOL_SCRATCH + below(0xc00);
+	case 2:		/* our own code, ahead */
+		return g->lin + g->len + below(64);
+	case 3:		/* across a page boundary */
+		return c->pool + PAGE_SIZE - 1 - below(7);
+	case 4:		/* MMIO on kvm_amd, an emulation failure on okvm */
+		return c->unbacked;
+	case 5:
+		return c->npte ? c->pte[below(c->npte)] : c->pool;
+	case 6:
+		return PICK(((const uint64_t []){ c->gdt, c->idt, c->tss }));
+	case 7:
+		return c->stack_top - 4 - below(256);
+	case 8:
+		if (g->bits == 64)
+			return pct(50) ? HIGH_GPA + below(HIGH_SIZE) :
+			       0x8000000000ULL + below(TOP_SIZE);
+		return c->xsave + below(PAGE_SIZE);
+	case 9:
+		return (uint32_t)rnd();
+	case 10:
+		return c->xsave;
+	default:
+		return below(LOW_MEM);
+	}
+}
+
+static void set_ebx(struct cg *g, uint64_t addr)
+{
+	mov_imm(g, 3, addr);
+}
+
+static const uint64_t io_ports[] = {
+	0x7e, HANDLER_PORT, 0x80, 0x3f8, 0x3f9, 0x20, 0x21, 0xa0, 0x40, 0x43,
+	0x60, 0x61, 0x64, 0x70, 0x71, 0x92, 0xcf8, 0xcfc, 0xcf9, 0x510, 0x511,
+	0x402, 0xe9, 0x4000, 0xfffc, 0xfffe, 0xffff,
+};
+
+static uint16_t pick_port(void)
+{
+	return pct(80) ? PICK(io_ports) : rnd();
+}
+
+static void emit_io(struct cg *g)
+{
+	uint16_t port = pick_port();
+	static const uint8_t imm_ops[] = { 0xe4, 0xe5, 0xe6, 0xe7 };
+	static const uint8_t dx_ops[] = { 0xec, 0xed, 0xee, 0xef };
+
+	if (pct(50)) {
+		mov_imm(g, 0, interesting_value());
+		insn(g);
+		if (pct(30))
+			b(g, 0x66);
+		b(g, imm_ops[below(4)]);
+		b(g, port);
+	} else {
+		mov_imm(g, 2, port);
+		mov_imm(g, 0, interesting_value());
+		insn(g);
+		if (pct(30))
+			b(g, 0x66);
+		b(g, dx_ops[below(4)]);
+	}
+}
+
+/* INS/OUTS, with or without REP, any size, either direction. */
+static void emit_string_io(struct cg *g)
+{
+	static const uint8_t ops[] = { 0x6c, 0x6d, 0x6e, 0x6f };
+
+	mov_imm(g, 2, pick_port());
+	mov_imm(g, 1, pct(50) ? below(4) : interesting_value());
+	mov_imm(g, 6, pick_addr(g));
+	mov_imm(g, 7, pick_addr(g));
+	if (pct(20)) {
+		insn(g);
+		b(g, 0xfd);		/* std */
+	}
+	insn(g);
+	if (pct(30))
+		b(g, 0x66);
+	if (pct(30))
+		b(g, 0x67);
+	if (pct(70))
+		b(g, 0xf3);
+	b(g, ops[below(4)]);
+}
+
+static void emit_cpuid(struct cg *g)
+{
+	static const uint64_t leaves[] = {
+		0, 1, 2, 4, 6, 7, 0xb, 0xd, 0xf, 0x10, 0x14, 0x1f, 0x40000000,
+		0x40000001, 0x40000010, 0x80000000, 0x80000001, 0x80000007,
+		0x80000008, 0x8000000a, 0x8000001f, 0x80000021, 0x8fffffff,
+		0xffffffff,
+	};
+
+	mov_imm(g, 0, pct(85) ? PICK(leaves) : rnd());
+	mov_imm(g, 1, pct(70) ? below(3) : rnd());
+	insn(g);
+	E(g, "\x0f\xa2");
+}
+
+static void emit_msr(struct cg *g)
+{
+	static const uint64_t msrs[] = {
+		0x10, 0x1b, 0x3a, 0x48, 0x49, 0x8b, 0xfe, 0x174, 0x175, 0x176,
+		0x1d9, 0x277, 0x2ff, 0x6e0, 0x802, 0x80b, 0x830, 0xc0000080,
+		0xc0000081, 0xc0000082, 0xc0000084, 0xc0000100, 0xc0000101,
+		0xc0000102, 0xc0000103, 0xc0010114, 0xc0010117, 0xc0010015,
+		0xc0011029, 0x40000000, 0x4b564d00, 0x4b564d01, 0xffffffff,
+	};
+
+	uint64_t msr = pct(85) ? PICK(msrs) : (uint32_t)rnd();
+	uint64_t lo = interesting_value();
+
+	/* kvm_amd emulates EFER: see tcg_sanitize() for EFER.LME. */
+	if (opt_tcg && msr == 0xc0000080)
+		lo &= ~(1ULL << 8);
+	mov_imm(g, 1, msr);
+	mov_imm(g, 0, lo);
+	mov_imm(g, 2, pct(50) ? 0 : interesting_value());
+	insn(g);
+	E(g, "\x0f");
+	b(g, pct(50) ? 0x30 : 0x32);
+}
+
+static void emit_xsetbv(struct cg *g)
+{
+	static const uint64_t vals[] = { 1, 3, 7, 5, 6, 0, 0x1f, 0xe7, 0x207 };
+
+	mov_imm(g, 1, pct(85) ? 0 : rnd());
+	mov_imm(g, 0, pct(85) ? PICK(vals) : rnd());
+	mov_imm(g, 2, pct(90) ? 0 : rnd());
+	insn(g);
+	if (pct(80))
+		E(g, "\x0f\x01\xd1");	/* xsetbv */
+	else
+		E(g, "\x0f\x01\xd0");	/* xgetbv */
+}
+
+/*
+ * The 0F 01 group: SVM, VMX, MONITOR/MWAIT and the rest, RAX pointing at
+ * something.
+ */
+static void emit_0f01(struct cg *g)
+{
+	static const uint64_t modrm[] = {
+		0xd8, 0xd9, 0xda, 0xdb, 0xdc, 0xdd, 0xde, 0xdf,	/* SVM */
+		0xc1, 0xc2, 0xc3, 0xc4, 0xd4,			/* VMX */
+		0xc8, 0xc9, 0xfa, 0xfb,				/* MONITOR */
+		0xca, 0xcb, 0xcf, 0xd5, 0xd6, 0xd7, 0xe8, 0xee, 0xef,
+		0xf8, 0xf9, 0xfc, 0xfd, 0xfe, 0xff,
+	};
+
+	mov_imm(g, 0, pct(70) ? pick_addr(g) & ~0xfffULL : interesting_value());
+	mov_imm(g, 1, pct(70) ? 0 : interesting_value());
+	mov_imm(g, 2, pct(70) ? 0 : interesting_value());
+	insn(g);
+	if (pct(10))
+		b(g, PICK(((const uint64_t []){ 0x66, 0xf3, 0xf2, 0x67 })));
+	if (g->bits == 64 && pct(20))
+		b(g, 0x48);
+	E(g, "\x0f\x01");
+	b(g, PICK(modrm));
+}
+
+static void emit_int(struct cg *g)
+{
+	insn(g);
+	switch (below(6)) {
+	case 0:
+		b(g, 0xcc);			/* int3 */
+		break;
+	case 1:
+		b(g, 0xce);			/* into */
+		break;
+	case 2:
+		b(g, 0xf1);			/* icebp */
+		break;
+	default:
+		b(g, 0xcd);			/* int n */
+		b(g, pct(50) ? below(32) : rnd());
+		break;
+	}
+}
+
+static void emit_mov_cr(struct cg *g)
+{
+	static const uint64_t cr0_bits[] = {
+		CR0_PE, CR0_MP, CR0_EM, CR0_TS, CR0_NE, CR0_WP, CR0_AM, CR0_NW,
+		CR0_CD, CR0_PG, CR0_CD | CR0_NW, CR0_PG | CR0_PE,
+	};
+	int cr = PICK(((const uint64_t []){ 0, 0, 0, 2, 3, 3, 4, 4, 4, 8 }));
+	uint32_t flip;
+
+	if (pct(5))
+		cr = below(16);
+	if (cr == 3) {
+		mov_imm(g, 0, pct(70) ? g->c->alt_cr3 : g->c->cr3);
+	} else {
+		/* Read it, flip a bit or two, write it back. */
+		insn(g);
+		if (cr == 8 && g->bits == 64)
+			b(g, 0x44);
+		else if (cr == 8)
+			b(g, 0xf0);	/* AMD's LOCK MOV CR0 = CR8 */
+		E(g, "\x0f\x20");
+		b(g, 0xc0 | (cr & 7) << 3);
+		if (cr == 0)
+			flip = PICK(cr0_bits);
+		/* See tcg_sanitize(): never clear PG with EFER.LME set. */
+		if (cr == 0 && tcg_lme)
+			flip &= ~(CR0_PG | CR0_PE);
+		else if (cr == 4)
+			flip = 1U << below(24);
+		else
+			flip = pct(50) ? below(16) : rnd();
+		insn(g);
+		b(g, 0x35);		/* xor eax, imm32 */
+		d32(g, flip);
+	}
+	insn(g);
+	if (cr == 0 && tcg_lme)
+		E(g, "\x2e\x3e");
+	if (cr == 8 && g->bits == 64)
+		b(g, 0x44);
+	else if (cr == 8 || (cr > 7 && pct(50)))
+		b(g, 0xf0);
+	E(g, "\x0f\x22");
+	b(g, 0xc0 | (cr & 7) << 3);
+}
+
+static void emit_mov_dr(struct cg *g)
+{
+	int dr = pct(90) ? PICK(((const uint64_t []){ 0, 1, 2, 3, 6, 7, 7, 7 })) :
+		 below(8);
+	uint64_t v;
+
+	if (opt_tcg && (dr & 5) == 5)	/* DR7, or DR5 aliasing it */
+		dr = 6;
+	if (dr < 4)
+		v = pct(30) ? pick_port() : pct(50) ? g->lin + g->len + below(32) :
+		    pick_addr(g);
+	else if (dr == 7)
+		/* L0-L3/G0-G3, any R/W and LEN, sometimes GD. */
+		v = (rnd() & 0xffff00ffULL) | (pct(10) ? 1 << 13 : 0) | 0x400;
+	else
+		v = interesting_value();
+	if (pct(20)) {			/* read instead */
+		insn(g);
+		E(g, "\x0f\x21");
+		b(g, 0xc0 | dr << 3);
+		return;
+	}
+	mov_imm(g, 0, v);
+	insn(g);
+	E(g, "\x0f\x23");
+	b(g, 0xc0 | dr << 3);
+}
+
+static const uint64_t sels[] = {
+	0, 3, SEL_CODE32, SEL_DATA, SEL_CODE16, SEL_DATA16, SEL_CODE64,
+	SEL_CODE32_U, SEL_DATA_U, SEL_CODE64_U, SEL_TSS, SEL_LDT,
+	SEL_CALLGATE, SEL_TSS2, SEL_JUNK, 0x80, 0x4, 0xc, 0xffff,
+};
+
+/* LGDT/LIDT from the pool, SGDT/SIDT, LTR/LLDT, segment loads... */
+static void emit_desc(struct cg *g)
+{
+	static const uint64_t dtr[] = {
+		POOL_GDTR, POOL_IDTR, POOL_BADDTR, POOL_ZERODTR,
+	};
+	struct gcase *c = g->c;
+
+	switch (below(8)) {
+	case 0:		/* lgdt or lidt */
+		set_ebx(g, pct(90) ? c->pool + PICK(dtr) : pick_addr(g));
+		if (pct(30))
+			o32(g);
+		MEM(g, "", false, "\x0f\x01", pct(50) ? 2 : 3);
+		break;
+	case 1:		/* sgdt, sidt, sldt, str, smsw to memory */
+		set_ebx(g, pick_addr(g));
+		if (pct(50))
+			MEM(g, "", false, "\x0f\x01", below(2) ? 0 : 1);
+		else
+			MEM(g, "", false, "\x0f\x00", below(2));
+		break;
+	case 2:		/* ltr, lldt */
+		mov_imm(g, 0, pct(80) ? PICK(sels) : rnd());
+		insn(g);
+		E(g, "\x0f\x00");
+		b(g, pct(50) ? 0xd8 : 0xd0);
+		break;
+	case 3:		/* verr, verw, lar, lsl */
+		mov_imm(g, 0, PICK(sels));
+		insn(g);
+		switch (below(4)) {
+		case 0:
+			E(g, "\x0f\x00\xe0");
+			break;
+		case 1:
+			E(g, "\x0f\x00\xe8");
+			break;
+		case 2:
+			E(g, "\x0f\x02\xc0");
+			break;
+		default:
+			E(g, "\x0f\x03\xc0");
+			break;
+		}
+		break;
+	case 4:		/* mov sreg, ax; sometimes mov ss followed by more */
+		mov_imm(g, 0, pct(80) ? PICK(sels) : rnd());
+		insn(g);
+		b(g, 0x8e);
+		b(g, 0xc0 | PICK(((const uint64_t []){ 0, 2, 3, 4, 5 })) << 3);
+		break;
+	case 5:		/* mov ss, then something that exits or traps */
+		mov_imm(g, 0, c->ss_sel);
+		insn(g);
+		E(g, "\x8e\xd0");
+		insn(g);
+		switch (below(5)) {
+		case 0:
+			b(g, 0xf4);
+			break;
+		case 1:
+			E(g, "\x0f\xa2");
+			break;
+		case 2:
+			b(g, 0xcc);
+			break;
+		case 3:
+			b(g, 0xe6);
+			b(g, pick_port());
+			break;
+		default:
+			E(g, "\x0f\x01\xd9");
+			break;
+		}
+		break;
+	case 6: {	/* lss/lfs/lgs from a far pointer */
+		static const char *const lxs[] = {
+			"\x0f\xb2", "\x0f\xb4", "\x0f\xb5",
+		};
+
+		set_ebx(g, c->pool + POOL_FARPTR + below(POOL_NFARPTR) * 16);
+		mem_op(g, "", 0, pct(50), lxs[below(3)], 2, 0);
+		break;
+	}
+	default:	/* clts, lmsw, smsw */
+		insn(g);
+		switch (below(3)) {
+		case 0:
+			E(g, "\x0f\x06");
+			break;
+		case 1:
+			mov_imm(g, 0, interesting_value());
+			insn(g);
+			E(g, "\x0f\x01\xf0");
+			break;
+		default:
+			E(g, "\x0f\x01\xe0");
+			break;
+		}
+		break;
+	}
+}
+
+/*
+ * IRET or RETF through a frame pushed as immediates; the new IP is
+ * mostly right after the IRET, the rest is anything: another CS, CPL 3,
+ * virtual-8086 mode, TF, NT...
+ */
+static void emit_ret_far(struct cg *g, bool iret)
+{
+	struct gcase *c = g->c;
+	size_t push_len = g->bits == 16 ? 3 : 5;
+	size_t ret_len = g->bits == 64 ? 2 : 1;
+	uint64_t frame[5];		/* in pop order */
+	int n, i;
+
+	if (iret)
+		n = g->bits == 64 || pct(30) ? 5 : 3;
+	else
+		n = pct(20) ? 4 : 2;
+	frame[1] = pct(50) ? c->cs_sel : PICK(sels);
+	if (iret) {
+		frame[2] = 0x2 | (pct(20) ? RFLAGS_TF : 0) |
+			   (pct(30) ? RFLAGS_IF : 0) |
+			   (pct(10) ? RFLAGS_VM : 0) |
+			   (pct(10) ? RFLAGS_NT : 0) |
+			   (pct(10) ? RFLAGS_AC : 0) |
+			   (pct(20) ? 3 << 12 : 0);
+		frame[3] = c->stack_top - 0x100;
+		frame[4] = pct(50) ? c->ss_sel : PICK(sels);
+	} else {
+		frame[2] = c->stack_top - 0x100;
+		frame[3] = pct(50) ? c->ss_sel : PICK(sels);
+	}
+	frame[0] = pct(90) ? here_ip(g) + n * push_len + ret_len :
+		   interesting_value();
+	for (i = n - 1; i >= 0; i--) {
+		insn(g);
+		b(g, 0x68);		/* push imm */
+		if (g->bits == 16)
+			w16(g, frame[i]);
+		else
+			d32(g, frame[i]);
+	}
+	insn(g);
+	if (g->bits == 64)
+		b(g, 0x48);
+	b(g, iret ? 0xcf : 0xcb);
+}
+
+/* Far jumps and calls, direct and through memory, RETF and IRET. */
+static void emit_far(struct cg *g)
+{
+	struct gcase *c = g->c;
+	uint16_t sel = pct(85) ? PICK(sels) : rnd();
+	int kind = below(6);
+
+	if (g->bits == 16 && pct(70))
+		sel = c->cs_sel;
+	if (kind == 0 && g->bits != 64) {	/* jmp/call ptr16:16/32 */
+		size_t len = g->bits == 16 ? 5 : 7;
+
+		insn(g);
+		b(g, pct(50) ? 0xea : 0x9a);
+		if (g->bits == 16)
+			w16(g, here_ip(g) + len - 1);
+		else
+			d32(g, g->lin + g->len + len - 1);
+		w16(g, sel);
+		return;
+	}
+	if (kind <= 2) {			/* jmp/call far [ebx] */
+		set_ebx(g, c->pool + POOL_FARPTR + below(POOL_NFARPTR) * 16);
+		MEM(g, "", pct(30), "\xff", pct(50) ? 5 : 3);
+		return;
+	}
+	emit_ret_far(g, kind != 3);
+}
+
+static void emit_sys(struct cg *g)
+{
+	static const char *const ops[] = {
+		"\x0f\x05", "\x0f\x07", "\x0f\x34", "\x0f\x35", "\x0f\xaa",
+		"\x0f\x0b", "\x0f\xff", "\x0f\xb9", "\x0f\x31", "\x0f\x33",
+		"\x0f\x08", "\x0f\x09", "\x0f\x06", "\x0f\x0d",
+	};
+	const uint8_t *op = (const uint8_t *)ops[below(ARRAY_SIZE(ops))];
+
+	if (op[1] == 0x33 || op[1] == 0x07 || op[1] == 0x35)
+		mov_imm(g, 1, pct(50) ? below(8) : interesting_value());
+	if (op[1] == 0x07 || op[1] == 0x35)
+		mov_imm(g, 2, interesting_value());
+	insn(g);
+	if (pct(10))
+		b(g, 0xf3);
+	if (g->bits == 64 && pct(40))
+		b(g, 0x48);
+	bytes(g, (const char *)op, 2);
+	if (op[1] == 0x0d || op[1] == 0xff || op[1] == 0xb9)
+		b(g, 0xc0 | below(64));		/* a register modrm */
+}
+
+static void emit_xsave(struct cg *g)
+{
+	struct gcase *c = g->c;
+	static const char *const ops[] = {
+		"\x0f\xae", "\x0f\xae", "\x0f\xae", "\x0f\xae", "\x0f\xae",
+		"\x0f\xc7", "\x0f\xc7", "\x0f\xc7",
+	};
+	static const int regs[] = { 4, 5, 6, 0, 1, 4, 3, 5 };
+	int i = below(ARRAY_SIZE(ops));
+	uint64_t addr = pct(70) ? c->xsave : pick_addr(g);
+
+	set_ebx(g, pct(90) ? addr & ~63ULL : addr);
+	mov_imm(g, 0, pct(60) ? 7 : interesting_value());
+	mov_imm(g, 2, pct(80) ? 0 : interesting_value());
+	if (pct(10)) {			/* ldmxcsr/stmxcsr */
+		MEM(g, "", false, "\x0f\xae", pct(50) ? 2 : 3);
+		return;
+	}
+	mem_op(g, "", 0, pct(50), ops[i], 2, regs[i]);
+}
+
+/* SSE, AVX and x87 arithmetic, vzeroupper and friends. */
+static void emit_simd(struct cg *g)
+{
+	static const char *const ops[] = {
+		"\x0f\x28\xc1", "\x0f\x58\xc1", "\x66\x0f\xef\xc0",
+		"\xf2\x0f\x5e\xc1", "\x0f\x57\xc9", "\xc5\xf8\x77",
+		"\xc5\xfc\x58\xc1", "\xc5\xfd\xef\xc0", "\xc5\xfc\x77",
+		"\xd9\xe8", "\xd9\xee", "\xde\xf9", "\xdb\xe3", "\x9b",
+		"\xdf\xe0", "\xd9\xfa", "\xd8\xf0", "\x66\x0f\x38\x00\xc1",
+		"\xc4\xe2\x7d\x58\xc0", "\x0f\x77", "\x0f\xef\xc0",
+		"\xf3\x0f\xb8\xc1", "\x66\x0f\x3a\x44\xc1\x00",
+	};
+	const char *op = ops[below(ARRAY_SIZE(ops))];
+
+	if (pct(20)) {			/* a load or store through [ebx] */
+		set_ebx(g, pick_addr(g));
+		switch (below(4)) {
+		case 0:
+			MEM(g, "", false, "\x0f\x10", 0);	/* movups */
+			break;
+		case 1:
+			MEM(g, "", false, "\x0f\x29", 1);	/* movaps st */
+			break;
+		case 2:
+			MEM(g, "", false, "\xc5\xfc\x11", 0);	/* vmovups */
+			break;
+		default:
+			MEM(g, "", false, "\xdd", 0);		/* fld m64 */
+			break;
+		}
+		return;
+	}
+	insn(g);
+	bytes(g, op, strlen(op));
+}
+
+/* Locked read-modify-writes, some split across lines or pages. */
+static void emit_locked(struct cg *g)
+{
+	static const char *const ops[] = {
+		"\x01", "\x0f\xb1", "\x0f\xc7", "\x87", "\x0f\xc1", "\xff",
+		"\x0f\xab", "\x80",
+	};
+	uint64_t addr = pick_addr(g);
+	int i = below(ARRAY_SIZE(ops));
+
+	if (pct(30))
+		addr = (addr & ~63ULL) + 62;	/* split lock */
+	set_ebx(g, addr);
+	if (pct(5)) {			/* lock on a register: #UD */
+		insn(g);
+		E(g, "\xf0\x01\xc0");
+		return;
+	}
+	mem_op(g, "\xf0", 1, pct(30), ops[i], strlen(ops[i]), i == 2 ? 1 : 0);
+	if (ops[i][0] == (char)0x80)
+		b(g, rnd());
+}
+
+/* Stores into the code about to run. */
+static void emit_smc(struct cg *g)
+{
+	static const uint64_t vals[] = { 0xf4, 0xcc, 0x90, 0xe6, 0x0f, 0xcd };
+
+	set_ebx(g, g->lin + g->len + 10 + below(48));
+	if (pct(70)) {
+		MEM(g, "", false, "\xc6", 0);		/* mov byte [ebx],imm */
+		b(g, pct(70) ? PICK(vals) : rnd());
+	} else {
+		MEM(g, "", false, "\xc7", 0);		/* mov dword [ebx],imm */
+		d32(g, rnd());
+	}
+}
+
+/* Stores to page table entries, then INVLPG or a CR3 reload. */
+static void emit_pt_store(struct cg *g)
+{
+	struct gcase *c = g->c;
+	uint64_t e;
+	int i;
+
+	if (!c->npte) {
+		emit_smc(g);
+		return;
+	}
+	i = below(c->npte);
+	e = c->pte_val[i];
+	switch (below(5)) {
+	case 0:
+		e &= ~PTE_P;
+		break;
+	case 1:
+		e ^= PTE_RW;
+		break;
+	case 2:
+		e = (e & 0xfff) | below(LOW_PAGES) * PAGE_SIZE;
+		break;
+	case 3:
+		e ^= PTE_PS;
+		break;
+	default:
+		e = rnd();
+		break;
+	}
+	set_ebx(g, c->pte[i]);
+	MEM(g, "", false, "\xc7", 0);
+	d32(g, e);
+	if (pct(30)) {
+		MEM(g, "", false, "\x0f\x01", 7);	/* invlpg [ebx] */
+	} else if (pct(50)) {
+		insn(g);
+		E(g, "\x0f\x20\xd8\x0f\x22\xd8");	/* reload cr3 */
+	}
+}
+
+static void emit_string(struct cg *g)
+{
+	static const uint64_t ops[] = {
+		0xa4, 0xa5, 0xaa, 0xab, 0xa6, 0xa7, 0xae, 0xaf, 0xac, 0xad,
+	};
+
+	mov_imm(g, 1, pct(60) ? below(64) : pct(50) ? below(0x10000) :
+		interesting_value());
+	mov_imm(g, 6, pick_addr(g));
+	mov_imm(g, 7, pick_addr(g));
+	insn(g);
+	if (pct(20))
+		b(g, pct(50) ? 0xfd : 0xfc);
+	insn(g);
+	if (pct(20))
+		b(g, 0x67);
+	if (pct(20))
+		b(g, 0x66);
+	if (pct(80))
+		b(g, pct(80) ? 0xf3 : 0xf2);
+	b(g, PICK(ops));
+}
+
+/* Plain loads and stores, with segment overrides. */
+static void emit_mem(struct cg *g)
+{
+	static const uint64_t seg[] = { 0x26, 0x2e, 0x36, 0x3e, 0x64, 0x65 };
+
+	set_ebx(g, pick_addr(g));
+	insn(g);
+	a32(g);
+	if (pct(30))
+		b(g, PICK(seg));
+	if (pct(20))
+		o32(g);
+	rexw(g);
+	switch (below(5)) {
+	case 0:
+		E(g, "\x8b\x03");		/* mov eax,[ebx] */
+		break;
+	case 1:
+		E(g, "\x89\x03");		/* mov [ebx],eax */
+		break;
+	case 2:
+		E(g, "\x0f\xae\x3b");		/* clflush [ebx] */
+		break;
+	case 3:
+		E(g, "\x0f\x0d\x0b");		/* prefetchw [ebx] */
+		break;
+	default:
+		E(g, "\xff\x03");		/* inc dword [ebx] */
+		break;
+	}
+}
+
+/* RFLAGS: set TF, AC, IF, DF, NT, RF, ID, IOPL through pushf/popf. */
+static void emit_flags(struct cg *g)
+{
+	static const uint64_t bits[] = {
+		RFLAGS_TF, RFLAGS_AC, RFLAGS_IF, RFLAGS_DF, RFLAGS_NT,
+		RFLAGS_RF, RFLAGS_ID, 3 << 12, RFLAGS_VM, RFLAGS_VIF,
+	};
+
+	switch (below(4)) {
+	case 0:
+		insn(g);
+		b(g, PICK(((const uint64_t []){ 0xfb, 0xfa, 0xfd, 0xfc })));
+		break;
+	case 1:		/* sti; hlt (or another exit) in the shadow */
+		insn(g);
+		b(g, 0xfb);
+		insn(g);
+		if (pct(50))
+			b(g, 0xf4);
+		else
+			E(g, "\x0f\xa2");
+		break;
+	default:
+		insn(g);
+		o32(g);
+		b(g, 0x9c);			/* pushf */
+		insn(g);
+		o32(g);
+		b(g, 0x58);			/* pop eax */
+		insn(g);
+		o32(g);
+		b(g, 0x35);			/* xor eax, imm32 */
+		d32(g, PICK(bits) | (pct(30) ? PICK(bits) : 0));
+		insn(g);
+		o32(g);
+		b(g, 0x50);			/* push eax */
+		insn(g);
+		o32(g);
+		b(g, 0x9d);			/* popf */
+		break;
+	}
+}
+
+/* Control flow: spins, loops, jumps to anywhere, calls. */
+static void emit_jump(struct cg *g)
+{
+	int n;
+
+	switch (below(7)) {
+	case 0:		/* loop $ with a count */
+		mov_imm(g, 1, pct(50) ? below(1000) : interesting_value());
+		insn(g);
+		if (pct(30)) {
+			E(g, "\xf3\x90");	/* pause */
+			insn(g);
+			E(g, "\xe2\xfc");
+		} else {
+			E(g, "\xe2\xfe");
+		}
+		break;
+	case 1:		/* jmp eax */
+		mov_imm(g, 0, pct(50) ? pick_addr(g) : interesting_value());
+		insn(g);
+		E(g, "\xff\xe0");
+		break;
+	case 2:		/* jmp forward over junk */
+		n = 1 + below(16);
+		insn(g);
+		b(g, 0xeb);
+		b(g, n);
+		while (n--)
+			b(g, rnd());
+		break;
+	case 3:		/* call next; pop */
+		insn(g);
+		b(g, 0xe8);
+		if (g->bits == 16)
+			w16(g, 0);
+		else
+			d32(g, 0);
+		insn(g);
+		b(g, 0x58);
+		break;
+	case 4:		/* jcc backwards a little */
+		insn(g);
+		b(g, 0x70 + below(16));
+		b(g, -(int)(2 + below(16)));
+		break;
+	case 5:		/* enter/leave, push/pop segment registers */
+		insn(g);
+		b(g, PICK(((const uint64_t []){
+			0x06, 0x07, 0x0e, 0x16, 0x17, 0x1e, 0x1f, 0xc9, 0x60,
+			0x61, 0xd6, 0x27, 0x37, 0xd4 })));
+		break;
+	default:	/* pause */
+		insn(g);
+		E(g, "\xf3\x90");
+		break;
+	}
+}
+
+/* Division by zero and other arithmetic faults. */
+static void emit_arith(struct cg *g)
+{
+	switch (below(4)) {
+	case 0:
+		mov_imm(g, 1, pct(50) ? 0 : interesting_value());
+		mov_imm(g, 2, interesting_value());
+		insn(g);
+		rexw(g);
+		E(g, "\xf7\xf1");		/* div ecx */
+		break;
+	case 1:
+		insn(g);
+		E(g, "\x0f\xc7\xf0");		/* rdrand eax */
+		break;
+	case 2:		/* bound (62 is EVEX in 64-bit mode) */
+		set_ebx(g, pick_addr(g));
+		MEM(g, "", false, "\x62", 0);
+		break;
+	default:
+		insn(g);
+		b(g, 0x0f);
+		b(g, PICK(((const uint64_t []){ 0xbc, 0xbd, 0xaf, 0xa3 })));
+		b(g, 0xc0 | below(64));
+		break;
+	}
+}
+
+/* 64-bit only: swapgs, wrfsbase/wrgsbase with any value, sysret. */
+static void emit_long(struct cg *g)
+{
+	if (g->bits != 64) {
+		emit_sys(g);
+		return;
+	}
+	mov_imm(g, 0, interesting_value());
+	mov_imm(g, 1, interesting_value());
+	insn(g);
+	switch (below(4)) {
+	case 0:
+		E(g, "\xf3\x48\x0f\xae\xd0");	/* wrfsbase rax */
+		break;
+	case 1:
+		E(g, "\xf3\x48\x0f\xae\xd8");	/* wrgsbase rax */
+		break;
+	case 2:
+		E(g, "\x0f\x01\xf8");		/* swapgs */
+		break;
+	default:
+		E(g, "\x48\x0f\x07");		/* sysretq */
+		break;
+	}
+}
+
+static void emit_random_bytes(struct cg *g)
+{
+	int n = 1 + below(16);
+
+	insn(g);
+	while (n--)
+		b(g, rnd());
+}
+
+/* A few registers set to something worth having. */
+static void emit_regs(struct cg *g)
+{
+	int n = 1 + below(3);
+
+	while (n--) {
+		int r = below(8);
+
+		if (r == 4 && pct(80))
+			r = 5;		/* leave ESP mostly alone */
+		mov_imm(g, r, pct(50) ? pick_addr(g) : interesting_value());
+	}
+}
+
+typedef void (*emitter)(struct cg *g);
+
+static const struct {
+	emitter fn;
+	unsigned int weight;
+} emitters[] = {
+	{ emit_io, 12 },
+	{ emit_string_io, 4 },
+	{ emit_cpuid, 5 },
+	{ emit_msr, 3 },
+	{ emit_xsetbv, 3 },
+	{ emit_0f01, 5 },
+	{ emit_int, 4 },
+	{ emit_mov_cr, 5 },
+	{ emit_mov_dr, 4 },
+	{ emit_desc, 5 },
+	{ emit_far, 4 },
+	{ emit_sys, 5 },
+	{ emit_xsave, 3 },
+	{ emit_simd, 4 },
+	{ emit_locked, 3 },
+	{ emit_smc, 2 },
+	{ emit_pt_store, 3 },
+	{ emit_string, 3 },
+	{ emit_mem, 5 },
+	{ emit_flags, 4 },
+	{ emit_jump, 4 },
+	{ emit_arith, 2 },
+	{ emit_long, 2 },
+	{ emit_random_bytes, 8 },
+	{ emit_regs, 6 },
+};
+
+static void emit_one(struct cg *g)
+{
+	unsigned int total = 0, i, r;
+
+	for (i = 0; i < ARRAY_SIZE(emitters); i++)
+		total += emitters[i].weight;
+	r = below(total);
+	for (i = 0; i < ARRAY_SIZE(emitters); i++) {
+		if (r < emitters[i].weight) {
+			emitters[i].fn(g);
+			return;
+		}
+		r -= emitters[i].weight;
+	}
+}
+
+/*
+ * The code: items from the emitters (or nothing but random bytes), an
+ * ending, and now and then a round of mutation: flipped bits, bytes
+ * replaced, prefixes sprinkled in.
+ */
+static void gen_code(struct cg *g)
+{
+	int items = 1 + below(pct(30) ? 8 : 120), style = below(100);
+	int i;
+
+	if (style < 8) {
+		/* Nothing but random bytes. */
+		insn(g);
+		while (g->len < (size_t)(16 + below(CODE_MAX - 16)))
+			b(g, rnd());
+		return;
+	}
+	for (i = 0; i < items && !cg_full(g); i++)
+		emit_one(g);
+	insn(g);
+	switch (below(10)) {
+	case 0:
+	case 1:
+	case 2:
+	case 3:
+		b(g, 0xf4);			/* hlt */
+		break;
+	case 4:
+	case 5:
+		b(g, 0xe9);			/* jmp back to the start */
+		if (g->bits == 16)
+			w16(g, -(int)(g->len + 2));
+		else
+			d32(g, -(int)(g->len + 4));
+		break;
+	case 6:
+		E(g, "\xeb\xfe");		/* jmp $ */
+		break;
+	default:
+		break;				/* run into whatever follows */
+	}
+	if (style < 20) {
+		int n = 1 + below(8);
+
+		while (n--) {
+			size_t at = below(g->len);
+
+			switch (below(3)) {
+			case 0:
+				g->buf[at] ^= 1 << below(8);
+				break;
+			case 1:
+				g->buf[at] = rnd();
+				break;
+			default:
+				if (g->len + 1 < sizeof(g->buf)) {
+					memmove(g->buf + at + 1, g->buf + at,
+						g->len - at);
+					g->buf[at] = PICK(((const uint64_t []){
+						0x66, 0x67, 0xf0, 0xf2, 0xf3,
+						0x2e, 0x36, 0x3e, 0x26, 0x64,
+						0x65, 0x48, 0x40, 0x4f }));
+					g->len++;
+				}
+				break;
+			}
+		}
+	}
+}
+
+/* ---------------------------------------------------------------- */
+/* Registers                                                         */
+
+static struct kvm_segment mkseg(uint64_t base, uint32_t limit, uint16_t sel,
+				int type, int s, int dpl, int db, int l)
+{
+	struct kvm_segment sg = {
+		.base = base, .limit = limit, .selector = sel, .type = type,
+		.present = 1, .dpl = dpl, .db = db, .s = s, .l = l,
+		.g = limit > 0xfffff,
+	};
+
+	return sg;
+}
+
+/* One random change to the segment or control state. */
+static void weird_sregs(struct kvm_sregs *s)
+{
+	struct kvm_segment *segs[] = {
+		&s->cs, &s->ds, &s->es, &s->fs, &s->gs, &s->ss, &s->ldt, &s->tr,
+	};
+	/* QEMU's TCG aborts on a TR that is busy or not present. */
+	struct kvm_segment *sg = segs[below(ARRAY_SIZE(segs) - opt_tcg)];
+
+	switch (below(12)) {
+	case 0:
+		sg->present ^= 1;
+		break;
+	case 1:
+		sg->type = below(16);
+		break;
+	case 2:
+		sg->dpl = below(4);
+		break;
+	case 3:
+		sg->db ^= 1;
+		break;
+	case 4:
+		sg->l ^= 1;
+		break;
+	case 5:
+		sg->base = interesting_value();
+		break;
+	case 6:
+		sg->limit = interesting_value();
+		break;
+	case 7:
+		s->efer ^= 1ULL << below(16);
+		break;
+	case 8:
+		s->cr0 ^= 1ULL << below(32);
+		break;
+	case 9:
+		s->cr4 ^= 1ULL << below(24);
+		break;
+	case 10:
+		s->cs.l = 1;
+		s->cs.db = 1;
+		break;
+	default:
+		sg->s ^= 1;
+		break;
+	}
+}
+
+/*
+ * KVM_SET_SREGS: as generated, then without the CR4 bits this target's
+ * CPUID may lack, then without the weird change.  EINVAL is the only
+ * acceptable refusal.
+ */
+static void set_sregs(struct vm *vm, struct gcase *c)
+{
+	struct kvm_sregs *try[3] = { &c->sregs, NULL, &c->plain };
+	struct kvm_sregs less = c->sregs;
+	int i;
+
+	less.cr4 &= ~(CR4_FSGSBASE | CR4_SMEP | CR4_SMAP | CR4_OSXSAVE);
+	try[1] = &less;
+	for (i = 0; i < 3; i++) {
+		if (!ioctl(vm->vcpu_fd, KVM_SET_SREGS, try[i])) {
+			c->sregs = *try[i];
+			return;
+		}
+		if (errno != EINVAL)
+			finding("KVM_SET_SREGS: %s", strerror(errno));
+		st.sregs_refused++;
+	}
+	say("KVM_SET_SREGS refused a plain state (%s): cr0 %#llx cr4 %#llx efer %#llx\n",
+	    strerror(errno), (unsigned long long)c->plain.cr0,
+	    (unsigned long long)c->plain.cr4,
+	    (unsigned long long)c->plain.efer);
+}
+
+static uint64_t random_rflags(struct gcase *c)
+{
+	uint64_t f = 0x2 | (rnd() & 0x8d5);		/* arithmetic flags */
+
+	if (pct(8))
+		f |= RFLAGS_TF;
+	if (pct(50))
+		f |= RFLAGS_IF;
+	if (pct(10))
+		f |= RFLAGS_DF;
+	if (pct(5))
+		f |= RFLAGS_NT;
+	if (pct(5))
+		f |= RFLAGS_RF;
+	if (pct(15))
+		f |= RFLAGS_AC;
+	if (pct(5))
+		f |= RFLAGS_VIF;
+	if (pct(5))
+		f |= RFLAGS_VIP;
+	if (pct(20))
+		f |= RFLAGS_ID;
+	f |= below(4) << 12;				/* IOPL */
+	if (c->env == ENV_VM86)
+		f |= RFLAGS_VM;
+	else if (pct(1))
+		f |= RFLAGS_VM;
+	return f;
+}
+
+/* ---------------------------------------------------------------- */
+/* Building a case                                                   */
+
+static int pick_env(void)
+{
+	static const unsigned int w[NR_ENVS] = { 22, 5, 5, 25, 8, 35 };
+	unsigned int r = below(100), e;
+
+	for (e = 0; e < NR_ENVS; e++) {
+		if (r < w[e])
+			return e;
+		r -= w[e];
+	}
+	return ENV_LONG;
+}
+
+static void gen_case(struct vm *vm, struct gcase *c, struct cg *g)
+{
+	struct kvm_sregs *s = &c->sregs;
+	struct kvm_regs *r = &c->regs;
+	uint64_t code_limit = LOW_MEM;
+	int i;
+
+	memset(c, 0, sizeof(*c));
+	c->env = pick_env();
+	c->bits = c->env == ENV_LONG ? 64 :
+		  c->env == ENV_PM32 || c->env == ENV_COMPAT ? 32 : 16;
+	c->hbits = c->env == ENV_REAL ? 16 :
+		   c->env == ENV_LONG || c->env == ENV_COMPAT ? 64 : 32;
+	c->cpl3 = (c->env == ENV_PM32 || c->env == ENV_LONG ||
+		   c->env == ENV_COMPAT) && pct(15);
+	if (c->env == ENV_REAL || c->env == ENV_VM86)
+		code_limit = 0x100000;
+
+	/* Where everything goes. */
+	c->code_gpa = pick_page_below(vm, c, code_limit);
+	if (pct(20))	/* near the end of the page: may run off it */
+		c->code_gpa += PAGE_SIZE - 16 - below(256);
+	else
+		c->code_gpa += below(64);
+	c->stack_top = pick_page_below(vm, c, c->env == ENV_REAL ||
+				       c->env == ENV_VM86 ? 0x100000 : LOW_MEM) +
+		       PAGE_SIZE - 16;
+	c->pool = pick_page(vm, c);
+	c->xsave = pick_page(vm, c);
+	c->gdt = pick_page(vm, c);
+	c->ldt = c->gdt + 0x800;
+	c->tss = pick_page(vm, c);
+	c->handlers = pick_page_below(vm, c, c->env == ENV_REAL ?
+				      0x100000 : LOW_MEM);
+	c->idt = c->env == ENV_REAL && pct(70) ? 0 : pick_page(vm, c);
+	c->unbacked = find_unbacked(vm);
+
+	/* Control registers. */
+	if (ioctl(vm->vcpu_fd, KVM_GET_SREGS, s))
+		die("KVM_GET_SREGS: %s", strerror(errno));
+	memset(s->interrupt_bitmap, 0, sizeof(s->interrupt_bitmap));
+	s->cr0 = CR0_ET;
+	for (i = 0; i < 6; i++)
+		if (pct(25))
+			s->cr0 |= PICK(((const uint64_t []){
+				CR0_MP, CR0_EM, CR0_TS, CR0_NE, CR0_WP,
+				CR0_AM }));
+	if (pct(20))
+		s->cr0 |= CR0_CD | (pct(50) ? CR0_NW : 0);
+	s->cr4 = 0;
+	for (i = 0; i < 11; i++)
+		if (pct(25))
+			s->cr4 |= 1ULL << i;
+	if (pct(70))
+		s->cr4 |= CR4_OSFXSR | (1ULL << 10);
+	if (pct(50))
+		s->cr4 |= CR4_OSXSAVE;
+	if (pct(15))
+		s->cr4 |= PICK(((const uint64_t []){
+			CR4_FSGSBASE, CR4_SMEP, CR4_SMAP }));
+	s->efer = 0;
+	s->cr2 = interesting_value();
+	s->cr8 = 0;
+
+	switch (c->env) {
+	case ENV_REAL:
+	case ENV_VM86:
+		break;
+	case ENV_PM16:
+	case ENV_PM32:
+		s->cr0 |= CR0_PE;
+		c->paging = pct(40);
+		/* Not under TCG: see tcg_sanitize() for EFER.LME. */
+		c->long_armed = !opt_tcg && pct(10);
+		if (c->long_armed) {
+			/*
+			 * LME without PG: the guest's own MOV CR0 enters
+			 * long mode, in a 32-bit code segment.
+			 */
+			s->efer |= EFER_LME;
+			s->cr4 |= CR4_PAE;
+			c->paging = false;
+		}
+		if (c->paging) {
+			c->pae = pct(50);
+			s->cr0 |= CR0_PG;
+			s->cr4 &= ~CR4_PAE;
+			if (c->pae)
+				s->cr4 |= CR4_PAE;
+		}
+		break;
+	case ENV_COMPAT:
+	case ENV_LONG:
+		s->cr0 |= CR0_PE | CR0_PG;
+		s->cr4 |= CR4_PAE;
+		s->efer |= EFER_LME | EFER_LMA;
+		c->paging = true;
+		c->pae = true;
+		break;
+	}
+	if (c->env == ENV_VM86)
+		s->cr0 |= CR0_PE;
+	if (pct(30))
+		s->efer |= EFER_SCE;
+	if ((c->pae || c->long_armed) && pct(40))
+		s->efer |= EFER_NXE;
+
+	if (c->env == ENV_LONG || c->env == ENV_COMPAT || c->long_armed)
+		build_pt_pae(vm, c, true);
+	else if (c->paging && c->pae)
+		build_pt_pae(vm, c, false);
+	else if (c->paging)
+		build_pt_32(vm, c);
+	else
+		c->cr3 = c->alt_cr3 = pick_page(vm, c);
+	s->cr3 = c->cr3;
+	if (c->long_armed)
+		c->paging = true;
+
+	/* Segments. */
+	if (c->env == ENV_REAL || c->env == ENV_VM86) {
+		uint16_t sel = (c->code_gpa >> 4) & 0xf000;
+		uint16_t ssel = ((c->stack_top >> 4) & 0xf000);
+		int dpl = c->env == ENV_VM86 ? 3 : 0;
+		uint32_t dlimit = c->env == ENV_REAL && pct(50) ?
+				  0xffffffff : 0xffff;
+
+		c->cs_base = (uint64_t)sel << 4;
+		c->cs_sel = sel;
+		c->ss_sel = ssel;
+		s->cs = mkseg(c->cs_base, 0xffff, sel, 0xb, 1, dpl, 0, 0);
+		s->ss = mkseg((uint64_t)ssel << 4, 0xffff, ssel, 3, 1, dpl, 0,
+			      0);
+		s->ds = mkseg(0, dlimit, 0, 3, 1, dpl, 0, 0);
+		s->es = s->ds;
+		s->fs = s->ds;
+		s->gs = s->ds;
+		r->rsp = c->stack_top - ((uint64_t)ssel << 4);
+	} else if (c->env == ENV_PM16) {
+		c->cs_base = c->code_gpa & ~0xffffULL;
+		c->cs_sel = SEL_CODE16;
+		c->ss_sel = SEL_DATA;
+		s->cs = mkseg(c->cs_base, 0xffff, SEL_CODE16, 0xb, 1, 0, 0, 0);
+		s->ss = mkseg(0, 0xffffffff, SEL_DATA, 3, 1, 0, 1, 0);
+		s->ds = s->ss;
+		s->es = s->ss;
+		s->fs = s->ss;
+		s->gs = s->ss;
+		r->rsp = c->stack_top;
+	} else {
+		int dpl = c->cpl3 ? 3 : 0;
+		bool l = c->env == ENV_LONG;
+
+		c->cs_base = 0;
+		c->cs_sel = l ? (c->cpl3 ? SEL_CODE64_U : SEL_CODE64) :
+			    (c->cpl3 ? SEL_CODE32_U : SEL_CODE32);
+		c->ss_sel = c->cpl3 ? SEL_DATA_U : SEL_DATA;
+		s->cs = mkseg(0, 0xffffffff, c->cs_sel, 0xb, 1, dpl, !l, l);
+		s->ss = mkseg(0, 0xffffffff, c->ss_sel, 3, 1, dpl, 1, 0);
+		s->ds = s->ss;
+		s->es = s->ss;
+		s->fs = s->ss;
+		s->gs = s->ss;
+		if (l && pct(30))
+			s->gs.base = interesting_value();
+		r->rsp = c->stack_top;
+	}
+	c->ds_sel = s->ds.selector;
+	/*
+	 * TR is busy, as KVM reports it.  QEMU's TCG aborts ("invalid tss
+	 * type") on an inter-privilege interrupt outside long mode when the
+	 * TR it caches is busy (its own LTR caches the available type), so
+	 * with the TCG workarounds it gets the available type there.
+	 */
+	s->tr = mkseg(c->tss, pct(70) ? 0x67 + 0x800 : 0x67, SEL_TSS,
+		      c->hbits == 16 ? 3 : 0xb, 0, 0, 0, 0);
+	if (opt_tcg && c->hbits != 64)
+		s->tr.type &= ~2;
+	s->ldt = mkseg(c->ldt, 0xff, SEL_LDT, 2, 0, 0, 0, 0);
+	if (pct(50))
+		s->ldt.present = 0, s->ldt.unusable = 1;
+	s->gdt.base = c->gdt;
+	s->gdt.limit = pct(90) ? GDT_ENTRIES * 8 - 1 : rnd();
+	s->idt.base = c->idt;
+	s->idt.limit = c->hbits == 16 ? 0x3ff : c->hbits == 32 ? 0x7ff : 0xfff;
+	if (pct(5))
+		s->idt.limit = below(0x1000);
+	if (pct(3))
+		s->interrupt_bitmap[below(4)] = 1ULL << below(64);
+	c->plain = *s;
+	if (pct(8))
+		weird_sregs(s);
+	if (opt_tcg && (s->efer & EFER_LME) && !(s->cr0 & CR0_PG))
+		s->efer &= ~EFER_LME;
+	tcg_lme = (s->efer | c->plain.efer) & EFER_LME;
+
+	/* Tables in memory. */
+	g->bits = c->bits;
+	g->c = c;
+	g->vm = vm;
+	g->lin = c->code_gpa;
+	g->ip = c->code_gpa - c->cs_base;
+	g->len = 0;
+	build_handlers(vm, c);
+	build_idt(vm, c);
+	build_gdt(vm, c);
+	build_tss(vm, c);
+	build_pool(vm, c);
+	build_xsave(vm, c);
+	gen_code(g);
+	c->code_len = g->len;
+	gwrite(vm, c->code_gpa, g->buf, g->len);
+	memcpy(c->code, g->buf, g->len);
+	/* What follows the code: zeros, HLTs or junk. */
+	if (pct(30))
+		grandom(vm, c->code_gpa + g->len, 64);
+
+	/* General registers. */
+	r->rax = interesting_value();
+	r->rbx = pct(50) ? c->pool : interesting_value();
+	r->rcx = interesting_value();
+	r->rdx = interesting_value();
+	r->rsi = pct(50) ? c->pool + 0x800 : interesting_value();
+	r->rdi = pct(50) ? c->pool + 0xc00 : interesting_value();
+	r->rbp = interesting_value();
+	r->r8 = interesting_value();
+	r->r9 = interesting_value();
+	r->r10 = interesting_value();
+	r->r11 = interesting_value();
+	r->r12 = rnd();
+	r->r13 = rnd();
+	r->r14 = rnd();
+	r->r15 = rnd();
+	if (pct(10))
+		r->rsp = interesting_value();
+	r->rip = g->ip;
+	r->rflags = random_rflags(c);
+}
+
+static void dump_case(struct vm *vm, struct gcase *c)
+{
+	const struct kvm_sregs *s = &c->sregs;
+	const struct kvm_regs *r = &c->regs;
+	size_t i;
+	int k;
+
+	say("iteration %llu case %d: env %s bits %d cpl3 %d paging %d pae %d long_armed %d\n",
+	    (unsigned long long)cur_iter, cur_case, env_name[c->env], c->bits, c->cpl3, c->paging, c->pae,
+	    c->long_armed);
+	for (k = 0; k < vm->nslots; k++)
+		say("  slot %u gpa %#llx size %#llx%s%s%s%s\n", vm->slot[k].id,
+		    (unsigned long long)vm->slot[k].gpa,
+		    (unsigned long long)vm->slot[k].size,
+		    vm->slot[k].live ? "" : " (deleted)",
+		    vm->slot[k].host_ro ? " host-ro" : "",
+		    vm->slot[k].host_hole ? " host-hole" : "",
+		    vm->slot[k].own_map ? "" : " low");
+	say("  code %#llx len %zu stack %#llx pool %#llx gdt %#llx idt %#llx tss %#llx handlers %#llx cr3 %#llx\n",
+	    (unsigned long long)c->code_gpa, c->code_len,
+	    (unsigned long long)c->stack_top, (unsigned long long)c->pool,
+	    (unsigned long long)c->gdt, (unsigned long long)c->idt,
+	    (unsigned long long)c->tss, (unsigned long long)c->handlers,
+	    (unsigned long long)c->cr3);
+	say("  cr0 %#llx cr3 %#llx cr4 %#llx efer %#llx rflags %#llx rip %#llx rsp %#llx\n",
+	    (unsigned long long)s->cr0, (unsigned long long)s->cr3,
+	    (unsigned long long)s->cr4, (unsigned long long)s->efer,
+	    (unsigned long long)r->rflags, (unsigned long long)r->rip,
+	    (unsigned long long)r->rsp);
+#define SEG(n, x) say("  %-3s sel %#06x base %#llx limit %#x type %#x s %d dpl %d p %d db %d l %d g %d u %d\n", \
+	n, x.selector, (unsigned long long)x.base, x.limit, x.type, x.s, x.dpl, \
+	x.present, x.db, x.l, x.g, x.unusable)
+	SEG("cs", s->cs);
+	SEG("ss", s->ss);
+	SEG("ds", s->ds);
+	SEG("tr", s->tr);
+	SEG("ldt", s->ldt);
+#undef SEG
+	say("  gdt %#llx/%#x idt %#llx/%#x irq-bitmap %llx %llx %llx %llx\n",
+	    (unsigned long long)s->gdt.base, s->gdt.limit,
+	    (unsigned long long)s->idt.base, s->idt.limit,
+	    (unsigned long long)s->interrupt_bitmap[0],
+	    (unsigned long long)s->interrupt_bitmap[1],
+	    (unsigned long long)s->interrupt_bitmap[2],
+	    (unsigned long long)s->interrupt_bitmap[3]);
+	say("  regs rax %#llx rbx %#llx rcx %#llx rdx %#llx rsi %#llx rdi %#llx rbp %#llx\n",
+	    (unsigned long long)r->rax, (unsigned long long)r->rbx,
+	    (unsigned long long)r->rcx, (unsigned long long)r->rdx,
+	    (unsigned long long)r->rsi, (unsigned long long)r->rdi,
+	    (unsigned long long)r->rbp);
+	for (i = 0; i < c->code_len; i += 32) {
+		size_t j;
+		uint8_t *h = gpa_hva(vm, c->code_gpa + i);
+
+		if (opt_ktap)
+			fputs(ktap_prefix, stdout);
+		printf("  code+%04zx:", i);
+		for (j = i; j < i + 32 && j < c->code_len; j++) {
+			h = gpa_hva(vm, c->code_gpa + j);
+			printf(" %02x", h ? *h : 0);
+		}
+		putchar('\n');
+	}
+}
+
+/* ---------------------------------------------------------------- */
+/* The watchdog: ends a case that runs too long, reports a hang      */
+
+static struct {
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	pthread_t vcpu_thread;
+	struct kvm_run *run;
+	uint64_t deadline, kicked;
+	bool armed, hang_reported;
+} wd = {
+	.lock = PTHREAD_MUTEX_INITIALIZER,
+	.cond = PTHREAD_COND_INITIALIZER,
+};
+
+static void print_summary(void);
+
+static void *wd_main(void *arg)
+{
+	(void)arg;
+	pthread_mutex_lock(&wd.lock);
+	for (;;) {
+		uint64_t now = now_ns();
+		struct timespec ts;
+
+		if (!wd.armed) {
+			pthread_cond_wait(&wd.cond, &wd.lock);
+			continue;
+		}
+		if (now >= wd.deadline) {
+			if (!wd.kicked)
+				wd.kicked = now;
+			wd.run->immediate_exit = 1;
+			pthread_kill(wd.vcpu_thread, SIGUSR1);
+			if (now - wd.kicked > opt_hang_ms * 1000000ULL &&
+			    !wd.hang_reported) {
+				wd.hang_reported = true;
+				finding("KVM_RUN has not returned %u ms after immediate_exit and a signal",
+					opt_hang_ms);
+			}
+			if (now - wd.kicked > 3 * opt_hang_ms * 1000000ULL) {
+				print_summary();
+				_exit(1);
+			}
+			wd.deadline = now + 50 * 1000000ULL;
+		}
+		ts.tv_sec = 0;
+		ts.tv_nsec = 0;
+		{
+			struct timespec abs;
+			uint64_t wake = wd.deadline;
+			struct timespec mono;
+
+			/* cond uses CLOCK_REALTIME: convert. */
+			clock_gettime(CLOCK_REALTIME, &abs);
+			clock_gettime(CLOCK_MONOTONIC, &mono);
+			wake = wake - (mono.tv_sec * 1000000000ULL +
+				       mono.tv_nsec) +
+			       abs.tv_sec * 1000000000ULL + abs.tv_nsec;
+			ts.tv_sec = wake / 1000000000ULL;
+			ts.tv_nsec = wake % 1000000000ULL;
+		}
+		pthread_cond_timedwait(&wd.cond, &wd.lock, &ts);
+	}
+	return NULL;
+}
+
+static void wd_arm(struct kvm_run *run, unsigned int ms)
+{
+	pthread_mutex_lock(&wd.lock);
+	wd.run = run;
+	wd.deadline = now_ns() + ms * 1000000ULL;
+	wd.kicked = 0;
+	wd.armed = true;
+	pthread_cond_signal(&wd.cond);
+	pthread_mutex_unlock(&wd.lock);
+}
+
+static void wd_disarm(void)
+{
+	pthread_mutex_lock(&wd.lock);
+	wd.armed = false;
+	wd.run->immediate_exit = 0;
+	pthread_mutex_unlock(&wd.lock);
+}
+
+static void sig_nop(int sig)
+{
+	(void)sig;
+}
+
+/* ---------------------------------------------------------------- */
+/* The kernel log                                                    */
+
+static const char *const bad_kmsg[] = {
+	"WARNING:", "BUG:", "Oops", "general protection", "soft lockup",
+	"hung task", "blocked for more than", "Call Trace", "RIP: ",
+	"kernel BUG", "UBSAN", "KASAN", "refcount_t", "list_add corruption",
+	"list_del corruption", "double fault", "stack-protector",
+	"unchecked MSR access", "Bad page", "rcu_sched self-detected",
+	"rcu: INFO",
+};
+
+static void kmsg_open(void)
+{
+	kmsg_fd = open("/dev/kmsg", O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+	if (kmsg_fd >= 0)
+		lseek(kmsg_fd, 0, SEEK_END);
+}
+
+/* New kernel log lines since the last call; bad ones are findings. */
+static void kmsg_check(void)
+{
+	char buf[2048];
+	ssize_t n;
+	int bad = 0;
+
+	if (kmsg_fd < 0)
+		return;
+	for (;;) {
+		char *msg;
+		size_t i;
+
+		n = read(kmsg_fd, buf, sizeof(buf) - 1);
+		if (n < 0 && errno == EPIPE)
+			continue;		/* overwritten: skip ahead */
+		if (n <= 0)
+			break;
+		buf[n] = 0;
+		msg = strchr(buf, ';');
+		msg = msg ? msg + 1 : buf;
+		msg[strcspn(msg, "\n")] = 0;
+		st.kmsg_lines++;
+		for (i = 0; i < ARRAY_SIZE(bad_kmsg); i++)
+			if (strstr(msg, bad_kmsg[i]))
+				break;
+		if (i < ARRAY_SIZE(bad_kmsg)) {
+			if (!bad++)
+				finding("kernel log: %s", msg);
+			else if (bad < 60)
+				say("  kernel: %s\n", msg);
+		} else if (strstr(msg, "okvm") || strstr(msg, "kvm")) {
+			if (st.kmsg_lines < 100)
+				say("kernel: %s\n", msg);
+		}
+	}
+}
+
+/* ---------------------------------------------------------------- */
+/* Running a case and checking its exits                             */
+
+static const char *exit_name(uint32_t r)
+{
+	static const char *const names[] = {
+		[KVM_EXIT_UNKNOWN] = "UNKNOWN", [KVM_EXIT_EXCEPTION] = "EXCEPTION",
+		[KVM_EXIT_IO] = "IO", [KVM_EXIT_HYPERCALL] = "HYPERCALL",
+		[KVM_EXIT_DEBUG] = "DEBUG", [KVM_EXIT_HLT] = "HLT",
+		[KVM_EXIT_MMIO] = "MMIO",
+		[KVM_EXIT_IRQ_WINDOW_OPEN] = "IRQ_WINDOW_OPEN",
+		[KVM_EXIT_SHUTDOWN] = "SHUTDOWN",
+		[KVM_EXIT_FAIL_ENTRY] = "FAIL_ENTRY", [KVM_EXIT_INTR] = "INTR",
+		[KVM_EXIT_SET_TPR] = "SET_TPR",
+		[KVM_EXIT_TPR_ACCESS] = "TPR_ACCESS", [KVM_EXIT_NMI] = "NMI",
+		[KVM_EXIT_INTERNAL_ERROR] = "INTERNAL_ERROR",
+		[KVM_EXIT_SYSTEM_EVENT] = "SYSTEM_EVENT",
+		[KVM_EXIT_X86_RDMSR] = "X86_RDMSR",
+		[KVM_EXIT_X86_WRMSR] = "X86_WRMSR",
+		[KVM_EXIT_X86_BUS_LOCK] = "X86_BUS_LOCK",
+		[KVM_EXIT_NOTIFY] = "NOTIFY",
+	};
+
+	if (r < ARRAY_SIZE(names) && names[r])
+		return names[r];
+	return "?";
+}
+
+/* The instruction at the guest's linear address lin, past prefixes. */
+static int opcode_at(struct vm *vm, uint64_t lin, int bits, uint8_t *op)
+{
+	int i;
+
+	for (i = 0; i < 15; i++) {
+		uint8_t *h = gpa_hva(vm, lin + i);
+
+		if (!h)
+			return -1;
+		switch (*h) {
+		case 0x66: case 0x67: case 0xf0: case 0xf2: case 0xf3:
+		case 0x2e: case 0x36: case 0x3e: case 0x26: case 0x64:
+		case 0x65:
+			continue;
+		}
+		if (bits == 64 && (*h & 0xf0) == 0x40)
+			continue;
+		*op = *h;
+		return i;
+	}
+	return -1;
+}
+
+/*
+ * The same, in the code as generated: the guest may have rewritten the
+ * instruction since, and QEMU's TCG has been seen to run a stale
+ * translation of code a guest had just overwritten.
+ */
+static int gen_opcode_at(struct gcase *c, uint64_t lin, uint8_t *op)
+{
+	uint64_t off = lin - c->code_gpa;
+	int i;
+
+	for (i = 0; i < 15 && off + i < c->code_len; i++) {
+		uint8_t b = c->code[off + i];
+
+		switch (b) {
+		case 0x66: case 0x67: case 0xf0: case 0xf2: case 0xf3:
+		case 0x2e: case 0x36: case 0x3e: case 0x26: case 0x64:
+		case 0x65:
+			continue;
+		}
+		if (c->bits == 64 && (b & 0xf0) == 0x40)
+			continue;
+		*op = b;
+		return i;
+	}
+	return -1;
+}
+
+static bool is_io_opcode(uint8_t op)
+{
+	return (op >= 0xe4 && op <= 0xe7) || (op >= 0xec && op <= 0xef);
+}
+
+struct run_state {
+	struct vm *vm;
+	struct gcase *c;
+	uint64_t last_off;
+	bool efault;
+};
+
+/*
+ * Instructions run since the last exit, roughly: how many instruction
+ * starts of the generated code lie between the previous RIP and this
+ * one (from the start if RIP went backwards), plus the one that exited.
+ */
+static void count_insns(struct run_state *rs, uint64_t rip)
+{
+	struct gcase *c = rs->c;
+	uint64_t lin = c->cs_base + rip, off;
+	int i;
+
+	st.insns++;
+	if (lin < c->code_gpa || lin >= c->code_gpa + c->code_len)
+		return;
+	off = lin - c->code_gpa;
+	if (off < rs->last_off)
+		rs->last_off = 0;
+	for (i = 0; i < c->ninsn; i++)
+		if (c->starts[i] >= rs->last_off && c->starts[i] < off)
+			st.insns++;
+	rs->last_off = off;
+}
+
+/* True when linear addresses are physical ones, at this exit. */
+static bool flat_view(const struct kvm_sregs *sregs)
+{
+	return !(sregs->cr0 & CR0_PG);
+}
+
+static bool check_io(struct run_state *rs, struct kvm_regs *regs,
+		     struct kvm_sregs *sregs)
+{
+	struct kvm_run *run = rs->vm->run;
+	struct vm *vm = rs->vm;
+	uint8_t *data = (uint8_t *)run + run->io.data_offset;
+	uint32_t count = run->io.count, size = run->io.size;
+	uint8_t op;
+
+	if (size != 1 && size != 2 && size != 4) {
+		finding("IO exit with size %u", size);
+		return false;
+	}
+	if (run->io.direction > KVM_EXIT_IO_OUT) {
+		finding("IO exit with direction %u", run->io.direction);
+		return false;
+	}
+	if (!count || run->io.data_offset < sizeof(*run) ||
+	    run->io.data_offset + (uint64_t)size * count > rs->vm->run_size) {
+		finding("IO exit with count %u size %u data_offset %llu beyond the %zu-byte mapping",
+			count, size, (unsigned long long)run->io.data_offset,
+			rs->vm->run_size);
+		return false;
+	}
+	if (run->io.direction == KVM_EXIT_IO_OUT && size == 1 &&
+	    run->io.port == HANDLER_PORT)
+		st.vectors[data[0]]++;
+	if (opt_target != TARGET_OKVM)
+		goto answer;
+	if (count != 1 || run->io.data_offset != 4096) {
+		finding("IO exit with count %u data_offset %llu (okvm: 1, 4096)",
+			count, (unsigned long long)run->io.data_offset);
+		return false;
+	}
+	if (run->io.direction == KVM_EXIT_IO_OUT &&
+	    memcmp(data, &regs->rax, size)) {
+		uint64_t d = 0;
+
+		memcpy(&d, data, size);
+		finding("OUT to port %#x: data %#llx but RAX %#llx", run->io.port,
+			(unsigned long long)d, (unsigned long long)regs->rax);
+	}
+	/* RIP at the IN/OUT, or past an OUT to 0x7e (the quirk). */
+	if (flat_view(sregs) && !(run->io.direction == KVM_EXIT_IO_OUT &&
+				  run->io.port == 0x7e) &&
+	    opcode_at(vm, sregs->cs.base + regs->rip, rs->c->bits, &op) >= 0 &&
+	    !is_io_opcode(op)) {
+		uint8_t gen;
+
+		if (gen_opcode_at(rs->c, sregs->cs.base + regs->rip, &gen) < 0 ||
+		    !is_io_opcode(gen))
+			finding("IO exit (port %#x) with RIP %#llx at opcode %#x, not IN/OUT",
+				run->io.port, (unsigned long long)regs->rip, op);
+	}
+answer:
+	if (run->io.direction == KVM_EXIT_IO_IN) {
+		uint32_t i;
+
+		for (i = 0; i < size * count; i++)
+			data[i] = rnd_run();
+	}
+	return true;
+}
+
+/*
+ * RIP is past the HLT.  okvm without NRIPS assumes a 1-byte HLT, so
+ * there a prefixed HLT leaves RIP on a prefix of it (documented).
+ */
+static void check_hlt(struct run_state *rs, struct kvm_regs *regs,
+		      struct kvm_sregs *sregs)
+{
+	uint64_t lin = sregs->cs.base + regs->rip;
+	uint8_t *before = gpa_hva(rs->vm, lin - 1), op;
+
+	if (!flat_view(sregs) || !before || *before == 0xf4)
+		return;
+	if (opt_target == TARGET_OKVM &&
+	    opcode_at(rs->vm, lin - 1, rs->c->bits, &op) >= 0 && op == 0xf4)
+		return;
+	if (lin - 1 >= rs->c->code_gpa &&
+	    lin - 1 < rs->c->code_gpa + rs->c->code_len &&
+	    (rs->c->code[lin - 1 - rs->c->code_gpa] == 0xf4 ||
+	     (opt_target == TARGET_OKVM &&
+	      gen_opcode_at(rs->c, lin - 1, &op) >= 0 && op == 0xf4)))
+		return;
+	finding("HLT exit with RIP %#llx after byte %#x, not after a HLT",
+		(unsigned long long)regs->rip, *before);
+}
+
+static bool check_internal(struct run_state *rs)
+{
+	struct kvm_run *run = rs->vm->run;
+	uint32_t sub = run->internal.suberror;
+
+	st.internal_sub[sub < 8 ? sub : 7]++;
+	if (opt_target != TARGET_OKVM)
+		return sub >= 1 && sub <= 4 ? true :
+		       (finding("INTERNAL_ERROR with suberror %u", sub), false);
+	if (sub == KVM_INTERNAL_ERROR_EMULATION) {
+		uint64_t code = run->internal.data[1];
+		uint64_t info1 = run->internal.data[2];
+		uint64_t info2 = run->internal.data[3];
+
+		if (run->internal.ndata != 6 || run->internal.data[0] ||
+		    run->internal.data[4] || run->internal.data[5]) {
+			finding("emulation failure with ndata %u data %#llx %#llx %#llx",
+				run->internal.ndata,
+				(unsigned long long)run->internal.data[0],
+				(unsigned long long)run->internal.data[4],
+				(unsigned long long)run->internal.data[5]);
+			return false;
+		}
+		if (code == 0x400) {
+			/* An NPF outside every slot: the GPA must be in none. */
+			st.internal_npf++;
+			struct slot *s = gpa_slot(rs->vm, info2);
+
+			if (s)
+				finding("emulation failure for GPA %#llx, which slot %u (%#llx+%#llx) backs",
+					(unsigned long long)info2, s->id,
+					(unsigned long long)s->gpa,
+					(unsigned long long)s->size);
+			return true;
+		}
+		if (code == 0x7b) {
+			st.internal_io++;
+			if (!(info1 & 4))
+				finding("emulation failure for port I/O that is not string I/O (EXITINFO1 %#llx)",
+					(unsigned long long)info1);
+			return true;
+		}
+		finding("emulation failure for SVM exit code %#llx",
+			(unsigned long long)code);
+		return false;
+	}
+	if (sub == KVM_INTERNAL_ERROR_UNEXPECTED_EXIT_REASON &&
+	    run->internal.ndata == 2) {
+		finding("unexpected SVM exit code %#llx (okvm intercepts nothing that should lead here)",
+			(unsigned long long)run->internal.data[0]);
+		return false;
+	}
+	finding("INTERNAL_ERROR with suberror %u ndata %u", sub,
+		run->internal.ndata);
+	return false;
+}
+
+/* After a shutdown the vCPU has been INITed (okvm and kvm_amd alike). */
+static void check_shutdown(struct kvm_regs *regs,
+			   struct kvm_sregs *sregs)
+{
+	if (opt_target != TARGET_OKVM)
+		return;
+	if (regs->rip != 0xfff0 || sregs->cs.base != 0xffff0000 ||
+	    sregs->cs.selector != 0xf000 || (sregs->cr0 & CR0_PE) ||
+	    regs->rdx != 0x600)
+		finding("after SHUTDOWN: rip %#llx cs %#x/%#llx cr0 %#llx rdx %#llx, not the INIT state",
+			(unsigned long long)regs->rip, sregs->cs.selector,
+			(unsigned long long)sregs->cs.base,
+			(unsigned long long)sregs->cr0,
+			(unsigned long long)regs->rdx);
+}
+
+static void run_case(struct vm *vm, struct gcase *c)
+{
+	struct kvm_run *run = vm->run;
+	struct run_state rs = { .vm = vm, .c = c };
+	struct kvm_regs regs;
+	struct kvm_sregs sregs;
+	unsigned int i;
+	bool stop = false;
+
+	st.runs++;
+	st.env[c->env]++;
+	wd_arm(run, opt_case_ms);
+	for (i = 0; i < opt_exits && !stop; i++) {
+		uint32_t reason;
+		int r;
+
+		run->exit_reason = EXIT_SENTINEL;
+		run->cr8 = 0;
+		r = ioctl(vm->vcpu_fd, KVM_RUN, 0);
+		st.vcpu_runs++;
+		if (r < 0) {
+			int err = errno;
+
+			if (err == EINTR) {
+				st.eintr++;
+				st.reason[KVM_EXIT_INTR]++;
+				if (run->exit_reason != KVM_EXIT_INTR &&
+				    run->exit_reason != EXIT_SENTINEL)
+					finding("KVM_RUN: EINTR with exit_reason %u",
+						run->exit_reason);
+				break;
+			}
+			if (err == EFAULT && vm->efault_ok) {
+				st.efault++;
+				break;
+			}
+			finding("KVM_RUN failed: %s (exit_reason %u)",
+				strerror(err), run->exit_reason);
+			break;
+		}
+		if (r > 0)
+			finding("KVM_RUN returned %d", r);
+		st.exits++;
+		reason = run->exit_reason;
+		st.reason[reason < 64 ? reason : 63]++;
+		if (ioctl(vm->vcpu_fd, KVM_GET_REGS, &regs) ||
+		    ioctl(vm->vcpu_fd, KVM_GET_SREGS, &sregs)) {
+			finding("KVM_GET_REGS/SREGS after an exit: %s",
+				strerror(errno));
+			break;
+		}
+		count_insns(&rs, regs.rip);
+		if (opt_verbose)
+			say("  exit %s rip %#llx\n", exit_name(reason),
+			    (unsigned long long)regs.rip);
+		if (opt_target == TARGET_OKVM && (sregs.efer & (1ULL << 12)))
+			finding("KVM_GET_SREGS shows EFER.SVME");
+		switch (reason) {
+		case KVM_EXIT_IO:
+			stop = !check_io(&rs, &regs, &sregs);
+			break;
+		case KVM_EXIT_HLT:
+			check_hlt(&rs, &regs, &sregs);
+			break;
+		case KVM_EXIT_MMIO:
+			if (opt_target == TARGET_OKVM) {
+				finding("MMIO exit (okvm has no MMIO exits)");
+				stop = true;
+			} else if (run->mmio.len < 1 || run->mmio.len > 8) {
+				finding("MMIO exit with len %u", run->mmio.len);
+				stop = true;
+			} else if (!run->mmio.is_write) {
+				uint64_t v = rnd_run();
+
+				memcpy(run->mmio.data, &v, 8);
+			}
+			break;
+		case KVM_EXIT_SHUTDOWN:
+			check_shutdown(&regs, &sregs);
+			stop = true;
+			break;
+		case KVM_EXIT_FAIL_ENTRY:
+			/*
+			 * QEMU's TCG, failing a VMRUN check made before it
+			 * reads the VMCB's int_ctl, writes its own state over
+			 * the guest's: host RIP and RSP, and int_ctl 0, which
+			 * clears V_INTR_MASKING.  The vCPU's next guest with
+			 * IF clear then holds the host CPU until an NMI.
+			 */
+			if (opt_tcg)
+				vm->spoiled = true;
+			if (opt_target == TARGET_OKVM &&
+			    run->fail_entry.hardware_entry_failure_reason !=
+			    0xffffffff)
+				finding("FAIL_ENTRY with reason %#llx",
+					(unsigned long long)run->fail_entry.hardware_entry_failure_reason);
+			stop = true;
+			break;
+		case KVM_EXIT_INTERNAL_ERROR:
+			stop = !check_internal(&rs);
+			/* Skip a byte or two and go on, now and then. */
+			if (!stop && rnd_run() % 100 < 30) {
+				regs.rip += 1 + rnd_run() % 3;
+				ioctl(vm->vcpu_fd, KVM_SET_REGS, &regs);
+			} else {
+				stop = true;
+			}
+			break;
+		case EXIT_SENTINEL:
+			finding("KVM_RUN returned 0 without setting exit_reason");
+			stop = true;
+			break;
+		case KVM_EXIT_INTR:
+			finding("KVM_RUN returned 0 with KVM_EXIT_INTR");
+			stop = true;
+			break;
+		default:
+			finding("undocumented exit reason %u (%s)", reason,
+				exit_name(reason));
+			stop = true;
+			break;
+		}
+	}
+	wd_disarm();
+	/* The final RIP, for the instruction count. */
+	if (!ioctl(vm->vcpu_fd, KVM_GET_REGS, &regs))
+		count_insns(&rs, regs.rip);
+	if (opt_verbose && !ioctl(vm->vcpu_fd, KVM_GET_SREGS, &sregs))
+		say("  end: rip %#llx, interrupt pending: %llx %llx %llx %llx\n",
+		    (unsigned long long)regs.rip,
+		    (unsigned long long)sregs.interrupt_bitmap[0],
+		    (unsigned long long)sregs.interrupt_bitmap[1],
+		    (unsigned long long)sregs.interrupt_bitmap[2],
+		    (unsigned long long)sregs.interrupt_bitmap[3]);
+}
+
+/* ---------------------------------------------------------------- */
+/* Iterations                                                        */
+
+static void run_iteration(uint64_t iter)
+{
+	struct vm vm;
+	struct gcase *c = calloc(1, sizeof(*c));
+	struct cg *g = calloc(1, sizeof(*g));
+	int ncases, k;
+
+	if (!c || !g)
+		die("out of memory");
+	cur_iter = iter;
+	cur_case = 0;
+	cur_env = -1;
+	rng_seed(opt_seed, iter, -1);
+	vm_create(&vm);
+	ncases = 1 + below(8);
+	for (k = 0; k < ncases && !vm.spoiled; k++) {
+		cur_case = k;
+		rng_seed(opt_seed, iter, k);
+		if (k && pct(15))
+			vm_mutate_slots(&vm);
+		gen_case(&vm, c, g);
+		cur_env = c->env;
+		set_sregs(&vm, c);
+		if (ioctl(vm.vcpu_fd, KVM_SET_REGS, &c->regs))
+			finding("KVM_SET_REGS: %s", strerror(errno));
+		if (!(opt_cases & (1ULL << k)))
+			continue;
+		if (opt_dump)
+			dump_case(&vm, c);
+		else if (opt_trace)
+			say("run %llu.%d %s\n", (unsigned long long)iter, k,
+			    env_name[c->env]);
+		run_case(&vm, c);
+		kmsg_check();
+	}
+	vm_destroy(&vm);
+	free(c);
+	free(g);
+	kmsg_check();
+}
+
+/* Append to a fixed buffer, never past its end. */
+static void append(char *buf, size_t size, size_t *n, const char *fmt, ...)
+{
+	va_list ap;
+	int r;
+
+	if (*n >= size - 1)
+		return;
+	va_start(ap, fmt);
+	r = vsnprintf(buf + *n, size - *n, fmt, ap);
+	va_end(ap);
+	if (r > 0)
+		*n = *n + r < size - 1 ? *n + r : size - 1;
+}
+
+static void print_summary(void)
+{
+	char buf[1024];
+	size_t n = 0;
+	int i, j;
+
+	for (i = 0; i < 64; i++)
+		if (st.reason[i])
+			append(buf, sizeof(buf), &n, " %s %llu", exit_name(i),
+			       (unsigned long long)st.reason[i]);
+	say("guest_fuzz: exits by reason:%s\n", n ? buf : " none");
+	n = 0;
+	for (i = 0; i < NR_ENVS; i++)
+		append(buf, sizeof(buf), &n, " %s %llu", env_name[i],
+		       (unsigned long long)st.env[i]);
+	say("guest_fuzz: runs by mode:%s\n", buf);
+	n = 0;
+	for (i = 0; i < 256; i = j) {
+		for (j = i; j < 256 && !!st.vectors[j] == !!st.vectors[i]; j++)
+			;
+		if (!st.vectors[i])
+			continue;
+		if (j - 1 > i)
+			append(buf, sizeof(buf), &n, " %d-%d", i, j - 1);
+		else
+			append(buf, sizeof(buf), &n, " %d", i);
+	}
+	say("guest_fuzz: vectors seen by the guest's handlers:%s\n",
+	    n ? buf : " none");
+	say("guest_fuzz: VMs %llu, KVM_RUNs %llu (EINTR %llu, EFAULT %llu), internal errors: emulation %llu (NPF %llu, string I/O %llu), other %llu; SET_SREGS refused %llu; slot changes %llu; about %llu guest instructions\n",
+	    (unsigned long long)st.vms, (unsigned long long)st.vcpu_runs,
+	    (unsigned long long)st.eintr, (unsigned long long)st.efault,
+	    (unsigned long long)st.internal_sub[1],
+	    (unsigned long long)st.internal_npf,
+	    (unsigned long long)st.internal_io,
+	    (unsigned long long)(st.internal_sub[2] + st.internal_sub[3] +
+				 st.internal_sub[4] + st.internal_sub[0] +
+				 st.internal_sub[5] + st.internal_sub[6] +
+				 st.internal_sub[7]),
+	    (unsigned long long)st.sregs_refused,
+	    (unsigned long long)st.slot_changes,
+	    (unsigned long long)st.insns);
+	say("guest_fuzz: seed %llu runs %llu exits %llu crashes %llu\n",
+	    (unsigned long long)opt_seed, (unsigned long long)st.runs,
+	    (unsigned long long)st.exits, (unsigned long long)st.findings);
+	if (opt_ktap)
+		printf("%s 1 guest_fuzz\n", st.findings ? "not ok" : "ok");
+	fflush(stdout);
+}
+
+static void usage(void)
+{
+	fprintf(stderr,
+		"usage: guest_fuzz [options]\n"
+		"  --seed S        the seed (default: from the clock, printed)\n"
+		"  --iterations N  stop after N iterations (VMs) (default: none)\n"
+		"  --seconds T     stop after T seconds (default 60; 0: none)\n"
+		"  --only N        run iteration N alone\n"
+		"  --case K[,K...] with --only: run only these cases of it\n"
+		"  --start N       first iteration (default 0)\n"
+		"  --exits N       KVM_RUNs per case at most (default 200)\n"
+		"  --case-ms MS    time per case at most (default 100)\n"
+		"  --hang-ms MS    a KVM_RUN kicked this long ago is a hang (30000)\n"
+		"  --target T      okvm or kvm: which exits to expect (default: probe)\n"
+		"  --dev PATH      the device (default $KVM_DEV or /dev/kvm)\n"
+		"  --dump          print each case before running it\n"
+		"  --trace         print one line before running each case\n"
+		"  --tcg-safe, --no-tcg-safe  avoid what QEMU's TCG cannot take\n"
+		"                  (default: when CPUID says TCG; see the README)\n"
+		"  --ktap          KTAP output: one case, details as comments\n"
+		"  -v, --verbose   print every exit\n");
+	exit(2);
+}
+
+static uint64_t num(const char *s)
+{
+	char *end;
+	uint64_t v = strtoull(s, &end, 0);
+
+	if (*end)
+		usage();
+	return v;
+}
+
+static void parse_cases(const char *v)
+{
+	char *end;
+
+	opt_cases = 0;
+	for (;;) {
+		unsigned long k = strtoul(v, &end, 0);
+
+		if (end == v || k > 63)
+			usage();
+		opt_cases |= 1ULL << k;
+		if (!*end)
+			return;
+		if (*end != ',')
+			usage();
+		v = end + 1;
+	}
+}
+
+static void parse_args(int argc, char **argv)
+{
+	bool have_seed = false;
+	int i;
+
+	/* No argument at all: a KTAP test with the defaults, for --tests. */
+	if (argc == 1)
+		opt_ktap = true;
+	for (i = 1; i < argc; i++) {
+		const char *a = argv[i];
+		const char *v = i + 1 < argc ? argv[i + 1] : NULL;
+
+		if (!strcmp(a, "--ktap")) {
+			opt_ktap = true;
+			continue;
+		}
+		if (!strcmp(a, "--tcg-safe")) {
+			opt_tcg = 1;
+			continue;
+		}
+		if (!strcmp(a, "--no-tcg-safe")) {
+			opt_tcg = 0;
+			continue;
+		}
+		if (!strcmp(a, "--trace")) {
+			opt_trace = true;
+			continue;
+		}
+		if (!strcmp(a, "--dump")) {
+			opt_dump = true;
+			continue;
+		}
+		if (!strcmp(a, "-v") || !strcmp(a, "--verbose")) {
+			opt_verbose = true;
+			continue;
+		}
+		if (!v)
+			usage();
+		i++;
+		if (!strcmp(a, "--seed")) {
+			opt_seed = num(v);
+			have_seed = true;
+		} else if (!strcmp(a, "--iterations")) {
+			opt_iterations = num(v);
+		} else if (!strcmp(a, "--seconds")) {
+			opt_seconds = strtod(v, NULL);
+		} else if (!strcmp(a, "--only")) {
+			opt_only = num(v);
+		} else if (!strcmp(a, "--case")) {
+			parse_cases(v);
+		} else if (!strcmp(a, "--start")) {
+			opt_start = num(v);
+		} else if (!strcmp(a, "--exits")) {
+			opt_exits = num(v);
+		} else if (!strcmp(a, "--case-ms")) {
+			opt_case_ms = num(v);
+		} else if (!strcmp(a, "--hang-ms")) {
+			opt_hang_ms = num(v);
+		} else if (!strcmp(a, "--dev")) {
+			opt_dev = v;
+		} else if (!strcmp(a, "--target")) {
+			if (!strcmp(v, "okvm"))
+				opt_target = TARGET_OKVM;
+			else if (!strcmp(v, "kvm"))
+				opt_target = TARGET_KVM;
+			else
+				usage();
+		} else {
+			usage();
+		}
+	}
+	if (!have_seed)
+		opt_seed = now_ns() % 1000000007ULL;
+}
+
+/* okvm answers KVM_CAP_SYNC_MMU with 0; KVM with 1. */
+static int probe_target(void)
+{
+	if (!access("/sys/module/okvm", F_OK) &&
+	    access("/sys/module/kvm_amd", F_OK))
+		return TARGET_OKVM;
+	return ioctl(kvm_fd, KVM_CHECK_EXTENSION, KVM_CAP_SYNC_MMU) > 0 ?
+	       TARGET_KVM : TARGET_OKVM;
+}
+
+static void crash_handler(int sig)
+{
+	char buf[160];
+	int n = snprintf(buf, sizeof(buf),
+			 "\nguest_fuzz: signal %d in the fuzzer itself at seed %llu iteration %llu case %d\n",
+			 sig, (unsigned long long)opt_seed,
+			 (unsigned long long)cur_iter, cur_case);
+
+	if (write(1, buf, n) < 0)
+		_exit(3);
+	_exit(3);
+}
+
+int main(int argc, char **argv)
+{
+	struct sigaction sa = { .sa_handler = sig_nop };
+	pthread_t wd_thread;
+	uint64_t start, iter;
+	unsigned int eax, ebx, ecx, edx;
+
+	parse_args(argc, argv);
+	setvbuf(stdout, NULL, _IOLBF, 0);
+	sigaction(SIGUSR1, &sa, NULL);		/* no SA_RESTART */
+	sa.sa_handler = crash_handler;
+	sa.sa_flags = SA_RESETHAND;
+	sigaction(SIGSEGV, &sa, NULL);
+	sigaction(SIGBUS, &sa, NULL);
+	sigaction(SIGILL, &sa, NULL);
+	sigaction(SIGFPE, &sa, NULL);
+	sigaction(SIGABRT, &sa, NULL);
+
+	if (opt_tcg < 0) {
+		char sig[13] = { 0 };
+
+		__cpuid(0x40000000, eax, ebx, ecx, edx);
+		memcpy(sig, &ebx, 4);
+		memcpy(sig + 4, &ecx, 4);
+		memcpy(sig + 8, &edx, 4);
+		opt_tcg = !strcmp(sig, "TCGTCGTCGTCG");
+	}
+	host_phys_bits = 36;
+	if (__get_cpuid(0x80000008, &eax, &ebx, &ecx, &edx))
+		host_phys_bits = eax & 0xff;
+	if (host_phys_bits > 48)
+		host_phys_bits = 48;
+
+	if (opt_ktap) {
+		printf("KTAP version 1\n1..1\n");
+		fflush(stdout);
+	}
+	kvm_fd = kvm_open();
+	if (opt_target < 0)
+		opt_target = probe_target();
+	say("guest_fuzz: seed %llu target %s%s iterations %llu seconds %g exits/case %u case-ms %u\n",
+	    (unsigned long long)opt_seed,
+	    opt_target == TARGET_OKVM ? "okvm" : "kvm",
+	    opt_tcg ? " (tcg-safe)" : "",
+	    (unsigned long long)opt_iterations, opt_seconds, opt_exits,
+	    opt_case_ms);
+	kmsg_open();
+	wd.vcpu_thread = pthread_self();
+	if (pthread_create(&wd_thread, NULL, wd_main, NULL))
+		die("pthread_create failed");
+
+	start = now_ns();
+	if (opt_only >= 0) {
+		run_iteration(opt_only);
+	} else {
+		for (iter = opt_start;; iter++) {
+			if (opt_iterations && iter - opt_start >= opt_iterations)
+				break;
+			if (opt_seconds > 0 &&
+			    now_ns() - start > opt_seconds * 1e9)
+				break;
+			run_iteration(iter);
+		}
+	}
+	{
+		double secs = (now_ns() - start) / 1e9;
+
+		say("guest_fuzz: %.1f s: %.1f runs/s, %.1f exits/s\n", secs,
+		    st.runs / secs, st.exits / secs);
+	}
+	print_summary();
+	return st.findings ? 1 : 0;
+}
