@@ -65,7 +65,14 @@ uint64_t rng_edge(struct rng *r);
  * guest_build() returns NULL).  Returns -1 on an unknown name.
  */
 extern unsigned int guest_modes;
+extern bool guest_modes_set;	/* by guest_parse_modes() */
 int guest_parse_modes(const char *list);
+
+/*
+ * Under QEMU's TCG: no guest program that writes debug registers, and
+ * random code scrubbed of MOV to DRn (see ioctl_fuzz.c).
+ */
+extern bool guest_tcg_safe;
 
 const char *guest_build(struct rng *r, uint8_t *mem, uint64_t gpa,
 			struct kvm_sregs *sregs, struct kvm_regs *regs);

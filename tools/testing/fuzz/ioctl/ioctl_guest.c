@@ -106,9 +106,12 @@ static const char *const mode_names[] = {
 };
 
 unsigned int guest_modes = (1u << (NR_MODES + 1)) - 1;
+bool guest_modes_set;
+bool guest_tcg_safe;
 
 int guest_parse_modes(const char *list)
 {
+	guest_modes_set = true;
 	char buf[256], *tok, *save;
 	unsigned int i;
 
@@ -336,6 +339,24 @@ static const struct guest_prog progs[] = {
 };
 
 #define NR_PROGS	(sizeof(progs) / sizeof(progs[0]))
+
+/* Under TCG: no program that writes debug registers (see ioctl_fuzz.c). */
+static bool prog_allowed(const struct guest_prog *p)
+{
+	return (guest_modes & (1u << p->mode)) &&
+	       !(guest_tcg_safe && p->start == g16_dr_start);
+}
+
+/* Under TCG: random code gets no MOV to a debug register (0f 23). */
+static void tcg_scrub(uint8_t *code, size_t len)
+{
+	size_t i;
+
+	for (i = 0; guest_tcg_safe && i + 1 < len; i++)
+		if (code[i] == 0x0f && code[i + 1] == 0x23)
+			code[i + 1] = 0x0b;	/* UD2 */
+}
+
 
 void rng_fill(struct rng *r, void *buf, size_t len)
 {
@@ -568,23 +589,33 @@ const char *guest_build(struct rng *r, uint8_t *mem, uint64_t gpa,
 	size_t len;
 	int i;
 
-	if (pick_mode(r) < 0)
+	bool random_ok = guest_modes & (1u << GUEST_RANDOM), native = false;
+	unsigned int i_prog;
+
+	if (!(guest_modes & ((1u << NR_MODES) - 1)) && !random_ok)
 		return NULL;
-	if ((guest_modes & (1u << GUEST_RANDOM)) && rng_chance(r, 1, 5)) {
+	for (i_prog = 0; i_prog < NR_PROGS; i_prog++)
+		native |= prog_allowed(&progs[i_prog]);
+	if (random_ok && (!native || rng_chance(r, 1, 5))) {
 		len = 1 + rng_below(r, CODE_MAX);
 		rng_fill(r, mem + OFF_CODE, len);
+		tcg_scrub(mem + OFF_CODE, len);
 		mode = pick_mode(r);
+		if ((int)mode < 0)
+			mode = rng_below(r, NR_MODES);
 	} else {
+		/* A program of an allowed mode, or any, run in an allowed mode. */
 		do {
 			p = &progs[rng_below(r, NR_PROGS)];
-		} while (!(guest_modes & (1u << p->mode)));
+		} while ((native && !prog_allowed(p)) ||
+			 (guest_tcg_safe && p->start == g16_dr_start));
 		len = p->end - p->start;
 		memcpy(mem + OFF_CODE, p->start, len);
 		/* What follows: a HLT, or whatever the page held. */
 		if (rng_chance(r, 3, 4))
 			mem[OFF_CODE + len] = 0xf4;
 		mode = p->mode;
-		if (rng_chance(r, 1, 10))
+		if (!native || rng_chance(r, 1, 10))
 			mode = pick_mode(r);
 	}
 	build_tables(r, mem, gpa, mode);
