@@ -167,21 +167,43 @@ enum { TARGET_OKVM, TARGET_KVM };
 
 static const char *const ktap_prefix = "# ";
 
-/* What the current case is, for messages. */
-static uint64_t cur_iter;
-static int cur_case;
-static int cur_env;
+/* What the current case is, for messages (each vCPU thread has its own). */
+static __thread uint64_t cur_iter;
+static __thread int cur_case;
+static __thread int cur_env;
 
-static struct {
-	uint64_t runs, exits, insns, vms, vcpu_runs;
+/*
+ * Counters, all uint64_t (stats_add() adds them as an array).  A second
+ * vCPU thread counts into its own and adds them up when it is joined.
+ */
+struct stats {
+	uint64_t runs, exits, insns, vms, vcpu_runs, smp_runs;
 	uint64_t env[NR_ENVS];
 	uint64_t reason[64];
 	uint64_t eintr, efault, sregs_refused, slot_changes;
 	uint64_t internal_sub[8], internal_npf, internal_io;
+	uint64_t pio_probes;
 	uint64_t vectors[256];
 	uint64_t findings;
 	uint64_t kmsg_lines;
-} st;
+};
+
+static struct stats st_main;
+static __thread struct stats *stp = &st_main;
+#define st (*stp)
+
+static void stats_add(struct stats *to, const struct stats *from)
+{
+	const uint64_t *f = (const uint64_t *)from;
+	uint64_t *t = (uint64_t *)to;
+	size_t i;
+
+	for (i = 0; i < sizeof(*to) / sizeof(uint64_t); i++)
+		t[i] += f[i];
+}
+
+/* Two vCPUs: the cases of both are sanitized as if they had EFER.LME. */
+static bool smp_iteration;
 
 /* The case being built has EFER.LME: see tcg_sanitize(). */
 static bool tcg_lme;
@@ -205,23 +227,58 @@ static void say(const char *fmt, ...)
 	fflush(stdout);
 }
 
-static void finding(const char *fmt, ...)
+/*
+ * A finding: counted always, printed the first three times its call site
+ * (its format) fires, so that one noisy case does not hide the others;
+ * kernel log findings (always) every time.
+ */
+static void vfinding(bool always, const char *fmt, va_list ap)
 {
-	va_list ap;
+	static const char *seen[64];
+	static unsigned int times[64];
+	static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+	unsigned int i, n = 0;
 
 	st.findings++;
-	if (st.findings > 50)
+	pthread_mutex_lock(&lock);
+	for (i = 0; i < ARRAY_SIZE(seen) && seen[i]; i++)
+		if (seen[i] == fmt)
+			break;
+	if (i < ARRAY_SIZE(seen)) {
+		seen[i] = fmt;
+		n = ++times[i];
+	}
+	pthread_mutex_unlock(&lock);
+	if (n > 3 && !always)
 		return;
 	if (opt_ktap)
 		fputs(ktap_prefix, stdout);
 	printf("guest_fuzz: FINDING seed %llu iteration %llu case %d (%s): ",
 	       (unsigned long long)opt_seed, (unsigned long long)cur_iter,
 	       cur_case, cur_env >= 0 ? env_name[cur_env] : "setup");
-	va_start(ap, fmt);
 	vprintf(fmt, ap);
-	va_end(ap);
+	if (n == 3 && !always)
+		printf(" (further ones of this kind are only counted)");
 	putchar('\n');
 	fflush(stdout);
+}
+
+static void finding(const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vfinding(false, fmt, ap);
+	va_end(ap);
+}
+
+static void kfinding(const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vfinding(true, fmt, ap);
+	va_end(ap);
 }
 
 static void __attribute__((__noreturn__)) die(const char *fmt, ...)
@@ -255,7 +312,8 @@ static uint64_t now_ns(void)
  * that "--only N --case K" rebuilds case K without running the others),
  * the other answers the guest while it runs.
  */
-static uint64_t rng_state, run_rng_state;
+static uint64_t rng_state;
+static __thread uint64_t run_rng_state;
 
 static uint64_t splitmix(uint64_t *state)
 {
@@ -339,9 +397,17 @@ struct slot {
 	bool live;
 };
 
-struct vm {
-	int fd, vcpu_fd;
+#define MAX_VCPUS	2
+
+struct vcpu {
+	int fd;
 	struct kvm_run *run;
+};
+
+struct vm {
+	int fd;
+	struct vcpu vcpu[MAX_VCPUS];
+	int nvcpus;
 	size_t run_size;
 	uint8_t *low;			/* backs [0, LOW_MEM) by default */
 	struct slot slot[MAX_SLOTS];
@@ -537,9 +603,13 @@ static void add_odd_slot(struct vm *vm, uint64_t gpa, uint64_t size)
 	struct slot *s;
 	uint64_t i;
 
-	for (i = 0; i < size; i += 8)
-		*(uint64_t *)(p + i) = pct(50) ? 0xf4f4f4f4f4f4f4f4ULL : rnd();
-	tcg_sanitize(p, size);
+	/* Untouched, a guest read pins the zero page. */
+	if (pct(70)) {
+		for (i = 0; i < size; i += 8)
+			*(uint64_t *)(p + i) = pct(50) ?
+					       0xf4f4f4f4f4f4f4f4ULL : rnd();
+		tcg_sanitize(p, size);
+	}
 	s = add_slot(vm, gpa, size, p, true);
 	if (!s) {
 		munmap(p, size);
@@ -634,8 +704,12 @@ static void vm_layout(struct vm *vm)
 }
 
 /*
- * Between two cases: delete a slot, move one, or put a deleted one back.
- * Failures are fine (a move onto another slot gives EEXIST).
+ * Between two cases: make a read-only host mapping writable (the guest's
+ * next write to a page it could only read then replaces the read-only
+ * translation, copying the zero page if it was that), or a writable one
+ * read-only (the guest keeps what it has pinned; new writes give EFAULT);
+ * delete a slot, move one, or put a deleted one back.  Failures are fine
+ * (a move onto another slot gives EEXIST).
  */
 static void vm_mutate_slots(struct vm *vm)
 {
@@ -645,7 +719,12 @@ static void vm_mutate_slots(struct vm *vm)
 		return;
 	s = &vm->slot[below(vm->nslots)];
 	st.slot_changes++;
-	if (s->live && pct(50)) {
+	if (s->own_map && !s->host_hole && pct(40)) {
+		mprotect(s->hva, s->size, s->host_ro ?
+			 PROT_READ | PROT_WRITE : PROT_READ);
+		s->host_ro = !s->host_ro;
+		vm->efault_ok = true;
+	} else if (s->live && pct(50)) {
 		if (!set_region(vm, s, 0))
 			s->live = false;
 	} else if (s->live) {
@@ -677,7 +756,7 @@ static int kvm_open(void)
  * SSE and the rest there too.  okvm has no CPUID ioctls (the guest sees
  * its default set): nothing to do.
  */
-static void vcpu_set_cpuid(struct vm *vm)
+static void vcpu_set_cpuid(int vcpu_fd)
 {
 	static struct kvm_cpuid2 *cpuid;
 
@@ -694,27 +773,36 @@ static void vcpu_set_cpuid(struct vm *vm)
 			cpuid->nent = 0;
 		}
 	}
-	if (cpuid->nent && ioctl(vm->vcpu_fd, KVM_SET_CPUID2, cpuid))
+	if (cpuid->nent && ioctl(vcpu_fd, KVM_SET_CPUID2, cpuid))
 		say("KVM_SET_CPUID2: %s\n", strerror(errno));
 }
 
-static void vm_create(struct vm *vm)
+static void vm_create(struct vm *vm, int nvcpus)
 {
+	int i;
+
 	memset(vm, 0, sizeof(*vm));
 	vm->fd = ioctl(kvm_fd, KVM_CREATE_VM, 0);
 	if (vm->fd < 0)
 		die("KVM_CREATE_VM: %s", strerror(errno));
 	vm->low = map_anon(LOW_MEM);
+	/* Transparent huge pages behind the slots, or not. */
+	madvise(vm->low, LOW_MEM, pct(50) ? MADV_HUGEPAGE : MADV_NOHUGEPAGE);
 	vm_layout(vm);
-	vm->vcpu_fd = ioctl(vm->fd, KVM_CREATE_VCPU, 0);
-	if (vm->vcpu_fd < 0)
-		die("KVM_CREATE_VCPU: %s", strerror(errno));
 	vm->run_size = ioctl(kvm_fd, KVM_GET_VCPU_MMAP_SIZE, 0);
-	vm->run = mmap(NULL, vm->run_size, PROT_READ | PROT_WRITE,
-		       MAP_SHARED, vm->vcpu_fd, 0);
-	if (vm->run == MAP_FAILED)
-		die("mmap kvm_run: %s", strerror(errno));
-	vcpu_set_cpuid(vm);
+	for (i = 0; i < nvcpus; i++) {
+		struct vcpu *vc = &vm->vcpu[i];
+
+		vc->fd = ioctl(vm->fd, KVM_CREATE_VCPU, i);
+		if (vc->fd < 0)
+			die("KVM_CREATE_VCPU: %s", strerror(errno));
+		vc->run = mmap(NULL, vm->run_size, PROT_READ | PROT_WRITE,
+			       MAP_SHARED, vc->fd, 0);
+		if (vc->run == MAP_FAILED)
+			die("mmap kvm_run: %s", strerror(errno));
+		vcpu_set_cpuid(vc->fd);
+	}
+	vm->nvcpus = nvcpus;
 	st.vms++;
 }
 
@@ -722,8 +810,10 @@ static void vm_destroy(struct vm *vm)
 {
 	int i;
 
-	munmap(vm->run, vm->run_size);
-	close(vm->vcpu_fd);
+	for (i = 0; i < vm->nvcpus; i++) {
+		munmap(vm->vcpu[i].run, vm->run_size);
+		close(vm->vcpu[i].fd);
+	}
 	close(vm->fd);
 	for (i = 0; i < vm->nslots; i++)
 		if (vm->slot[i].own_map)
@@ -2364,7 +2454,7 @@ static void weird_sregs(struct kvm_sregs *s)
  * CPUID may lack, then without the weird change.  EINVAL is the only
  * acceptable refusal.
  */
-static void set_sregs(struct vm *vm, struct gcase *c)
+static void set_sregs(struct vcpu *vc, struct gcase *c)
 {
 	struct kvm_sregs *try[3] = { &c->sregs, NULL, &c->plain };
 	struct kvm_sregs less = c->sregs;
@@ -2373,7 +2463,7 @@ static void set_sregs(struct vm *vm, struct gcase *c)
 	less.cr4 &= ~(CR4_FSGSBASE | CR4_SMEP | CR4_SMAP | CR4_OSXSAVE);
 	try[1] = &less;
 	for (i = 0; i < 3; i++) {
-		if (!ioctl(vm->vcpu_fd, KVM_SET_SREGS, try[i])) {
+		if (!ioctl(vc->fd, KVM_SET_SREGS, try[i])) {
 			c->sregs = *try[i];
 			return;
 		}
@@ -2433,7 +2523,8 @@ static int pick_env(void)
 	return ENV_LONG;
 }
 
-static void gen_case(struct vm *vm, struct gcase *c, struct cg *g)
+static void gen_case(struct vm *vm, struct vcpu *vc, struct gcase *c,
+		     struct cg *g, const uint8_t *taken)
 {
 	struct kvm_sregs *s = &c->sregs;
 	struct kvm_regs *r = &c->regs;
@@ -2441,6 +2532,8 @@ static void gen_case(struct vm *vm, struct gcase *c, struct cg *g)
 	int i;
 
 	memset(c, 0, sizeof(*c));
+	if (taken)		/* the other vCPU's pages */
+		memcpy(c->used, taken, sizeof(c->used));
 	c->env = pick_env();
 	c->bits = c->env == ENV_LONG ? 64 :
 		  c->env == ENV_PM32 || c->env == ENV_COMPAT ? 32 : 16;
@@ -2471,7 +2564,7 @@ static void gen_case(struct vm *vm, struct gcase *c, struct cg *g)
 	c->unbacked = find_unbacked(vm);
 
 	/* Control registers. */
-	if (ioctl(vm->vcpu_fd, KVM_GET_SREGS, s))
+	if (ioctl(vc->fd, KVM_GET_SREGS, s))
 		die("KVM_GET_SREGS: %s", strerror(errno));
 	memset(s->interrupt_bitmap, 0, sizeof(s->interrupt_bitmap));
 	s->cr0 = CR0_ET;
@@ -2627,7 +2720,7 @@ static void gen_case(struct vm *vm, struct gcase *c, struct cg *g)
 		weird_sregs(s);
 	if (opt_tcg && (s->efer & EFER_LME) && !(s->cr0 & CR0_PG))
 		s->efer &= ~EFER_LME;
-	tcg_lme = (s->efer | c->plain.efer) & EFER_LME;
+	tcg_lme = smp_iteration || ((s->efer | c->plain.efer) & EFER_LME);
 
 	/* Tables in memory. */
 	g->bits = c->bits;
@@ -2672,15 +2765,16 @@ static void gen_case(struct vm *vm, struct gcase *c, struct cg *g)
 	r->rflags = random_rflags(c);
 }
 
-static void dump_case(struct vm *vm, struct gcase *c)
+static void dump_case(struct vm *vm, int v, struct gcase *c)
 {
 	const struct kvm_sregs *s = &c->sregs;
 	const struct kvm_regs *r = &c->regs;
 	size_t i;
 	int k;
 
-	say("iteration %llu case %d: env %s bits %d cpl3 %d paging %d pae %d long_armed %d\n",
-	    (unsigned long long)cur_iter, cur_case, env_name[c->env], c->bits, c->cpl3, c->paging, c->pae,
+	say("iteration %llu case %d vcpu %d: env %s bits %d cpl3 %d paging %d pae %d long_armed %d\n",
+	    (unsigned long long)cur_iter, cur_case, v,
+	    env_name[c->env], c->bits, c->cpl3, c->paging, c->pae,
 	    c->long_armed);
 	for (k = 0; k < vm->nslots; k++)
 		say("  slot %u gpa %#llx size %#llx%s%s%s%s\n", vm->slot[k].id,
@@ -2740,86 +2834,130 @@ static void dump_case(struct vm *vm, struct gcase *c)
 /* ---------------------------------------------------------------- */
 /* The watchdog: ends a case that runs too long, reports a hang      */
 
+/*
+ * One entry per vCPU thread.  Past its deadline, an armed entry gets
+ * immediate_exit and SIGUSR1, again every 50 ms; a KVM_RUN still not back
+ * after --hang-ms is a finding, and after three times that the fuzzer
+ * gives up.
+ */
+struct wd_entry {
+	pthread_t thread;
+	struct kvm_run *run;
+	uint64_t deadline, kicked, iter;
+	int kcase, env;
+	bool armed, hang_reported;
+};
+
 static struct {
 	pthread_mutex_t lock;
-	pthread_cond_t cond;
-	pthread_t vcpu_thread;
-	struct kvm_run *run;
-	uint64_t deadline, kicked;
-	bool armed, hang_reported;
+	pthread_cond_t cond;		/* on CLOCK_MONOTONIC */
+	struct wd_entry e[MAX_VCPUS];
 } wd = {
 	.lock = PTHREAD_MUTEX_INITIALIZER,
-	.cond = PTHREAD_COND_INITIALIZER,
 };
 
 static void print_summary(void);
+
+static void wd_check(struct wd_entry *e, uint64_t now)
+{
+	if (now < e->deadline)
+		return;
+	if (!e->kicked)
+		e->kicked = now;
+	e->run->immediate_exit = 1;
+	pthread_kill(e->thread, SIGUSR1);
+	if (now - e->kicked > opt_hang_ms * 1000000ULL && !e->hang_reported) {
+		e->hang_reported = true;
+		cur_iter = e->iter;
+		cur_case = e->kcase;
+		cur_env = e->env;
+		finding("KVM_RUN has not returned %u ms after immediate_exit and a signal",
+			opt_hang_ms);
+	}
+	if (now - e->kicked > 3 * opt_hang_ms * 1000000ULL) {
+		print_summary();
+		_exit(1);
+	}
+	e->deadline = now + 50 * 1000000ULL;
+}
 
 static void *wd_main(void *arg)
 {
 	(void)arg;
 	pthread_mutex_lock(&wd.lock);
 	for (;;) {
-		uint64_t now = now_ns();
+		uint64_t now = now_ns(), wake = 0;
 		struct timespec ts;
+		int i;
 
-		if (!wd.armed) {
+		for (i = 0; i < MAX_VCPUS; i++) {
+			struct wd_entry *e = &wd.e[i];
+
+			if (!e->armed)
+				continue;
+			wd_check(e, now);
+			if (!wake || e->deadline < wake)
+				wake = e->deadline;
+		}
+		if (!wake) {
 			pthread_cond_wait(&wd.cond, &wd.lock);
 			continue;
 		}
-		if (now >= wd.deadline) {
-			if (!wd.kicked)
-				wd.kicked = now;
-			wd.run->immediate_exit = 1;
-			pthread_kill(wd.vcpu_thread, SIGUSR1);
-			if (now - wd.kicked > opt_hang_ms * 1000000ULL &&
-			    !wd.hang_reported) {
-				wd.hang_reported = true;
-				finding("KVM_RUN has not returned %u ms after immediate_exit and a signal",
-					opt_hang_ms);
-			}
-			if (now - wd.kicked > 3 * opt_hang_ms * 1000000ULL) {
-				print_summary();
-				_exit(1);
-			}
-			wd.deadline = now + 50 * 1000000ULL;
-		}
-		ts.tv_sec = 0;
-		ts.tv_nsec = 0;
-		{
-			struct timespec abs;
-			uint64_t wake = wd.deadline;
-			struct timespec mono;
-
-			/* cond uses CLOCK_REALTIME: convert. */
-			clock_gettime(CLOCK_REALTIME, &abs);
-			clock_gettime(CLOCK_MONOTONIC, &mono);
-			wake = wake - (mono.tv_sec * 1000000000ULL +
-				       mono.tv_nsec) +
-			       abs.tv_sec * 1000000000ULL + abs.tv_nsec;
-			ts.tv_sec = wake / 1000000000ULL;
-			ts.tv_nsec = wake % 1000000000ULL;
-		}
+		ts.tv_sec = wake / 1000000000ULL;
+		ts.tv_nsec = wake % 1000000000ULL;
 		pthread_cond_timedwait(&wd.cond, &wd.lock, &ts);
 	}
 	return NULL;
 }
 
-static void wd_arm(struct kvm_run *run, unsigned int ms)
+static void wd_init(void)
 {
+	pthread_condattr_t attr;
+	pthread_t t;
+
+	pthread_condattr_init(&attr);
+	pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
+	pthread_cond_init(&wd.cond, &attr);
+	if (pthread_create(&t, NULL, wd_main, NULL))
+		die("pthread_create failed");
+}
+
+/* Watch this thread's KVM_RUNs on run for ms milliseconds. */
+static void wd_arm(int v, struct kvm_run *run, unsigned int ms)
+{
+	struct wd_entry *e = &wd.e[v];
+
 	pthread_mutex_lock(&wd.lock);
-	wd.run = run;
-	wd.deadline = now_ns() + ms * 1000000ULL;
-	wd.kicked = 0;
-	wd.armed = true;
+	e->thread = pthread_self();
+	e->run = run;
+	e->deadline = now_ns() + ms * 1000000ULL;
+	e->kicked = 0;
+	e->iter = cur_iter;
+	e->kcase = cur_case;
+	e->env = cur_env;
+	e->armed = true;
 	pthread_cond_signal(&wd.cond);
 	pthread_mutex_unlock(&wd.lock);
 }
 
-static void wd_disarm(void)
+static void wd_disarm(int v)
 {
+	struct wd_entry *e = &wd.e[v];
+
 	pthread_mutex_lock(&wd.lock);
-	wd.armed = false;
-	wd.run->immediate_exit = 0;
+	e->armed = false;
+	e->run->immediate_exit = 0;
+	pthread_mutex_unlock(&wd.lock);
+}
+
+/* immediate_exit for one KVM_RUN of our own, not losing a watchdog kick. */
+static void wd_force_exit(int v, bool on)
+{
+	struct wd_entry *e = &wd.e[v];
+
+	pthread_mutex_lock(&wd.lock);
+	if (on || !e->kicked)
+		e->run->immediate_exit = on;
 	pthread_mutex_unlock(&wd.lock);
 }
 
@@ -2875,7 +3013,7 @@ static void kmsg_check(void)
 				break;
 		if (i < ARRAY_SIZE(bad_kmsg)) {
 			if (!bad++)
-				finding("kernel log: %s", msg);
+				kfinding("kernel log: %s", msg);
 			else if (bad < 60)
 				say("  kernel: %s\n", msg);
 		} else if (strstr(msg, "okvm") || strstr(msg, "kvm")) {
@@ -2971,6 +3109,9 @@ static bool is_io_opcode(uint8_t op)
 
 struct run_state {
 	struct vm *vm;
+	struct vcpu *vc;
+	int v;			/* its index */
+	bool strict;		/* no other vCPU can change memory */
 	struct gcase *c;
 	uint64_t last_off;
 	bool efault;
@@ -3008,7 +3149,7 @@ static bool flat_view(const struct kvm_sregs *sregs)
 static bool check_io(struct run_state *rs, struct kvm_regs *regs,
 		     struct kvm_sregs *sregs)
 {
-	struct kvm_run *run = rs->vm->run;
+	struct kvm_run *run = rs->vc->run;
 	struct vm *vm = rs->vm;
 	uint8_t *data = (uint8_t *)run + run->io.data_offset;
 	uint32_t count = run->io.count, size = run->io.size;
@@ -3048,7 +3189,8 @@ static bool check_io(struct run_state *rs, struct kvm_regs *regs,
 			(unsigned long long)d, (unsigned long long)regs->rax);
 	}
 	/* RIP at the IN/OUT, or past an OUT to 0x7e (the quirk). */
-	if (flat_view(sregs) && !(run->io.direction == KVM_EXIT_IO_OUT &&
+	if (rs->strict && flat_view(sregs) &&
+	    !(run->io.direction == KVM_EXIT_IO_OUT &&
 				  run->io.port == 0x7e) &&
 	    opcode_at(vm, sregs->cs.base + regs->rip, rs->c->bits, &op) >= 0 &&
 	    !is_io_opcode(op)) {
@@ -3079,7 +3221,7 @@ static void check_hlt(struct run_state *rs, struct kvm_regs *regs,
 	uint64_t lin = sregs->cs.base + regs->rip;
 	uint8_t *before = gpa_hva(rs->vm, lin - 1), op;
 
-	if (!flat_view(sregs) || !before || *before == 0xf4)
+	if (!rs->strict || !flat_view(sregs) || !before || *before == 0xf4)
 		return;
 	if (opt_target == TARGET_OKVM &&
 	    opcode_at(rs->vm, lin - 1, rs->c->bits, &op) >= 0 && op == 0xf4)
@@ -3094,9 +3236,69 @@ static void check_hlt(struct run_state *rs, struct kvm_regs *regs,
 		(unsigned long long)regs->rip, *before);
 }
 
+/*
+ * KVM_RUN completes a port I/O exit before it looks at immediate_exit
+ * (api.rst, KVM_RUN steps 3 and 4): so KVM_RUN with immediate_exit set
+ * right after an I/O exit must fail with EINTR with RIP moved past the
+ * IN or OUT and, for an IN, the data in AL, AX or EAX (EAX zero-extended
+ * into RAX).  Now and then, check that.
+ */
+static void probe_pio_completion(struct run_state *rs, struct kvm_regs *old,
+				 struct kvm_sregs *sregs)
+{
+	struct kvm_run *run = rs->vc->run;
+	uint8_t *data = (uint8_t *)run + run->io.data_offset;
+	uint32_t size = run->io.size, port = run->io.port;
+	bool in = run->io.direction == KVM_EXIT_IO_IN, known = false;
+	uint64_t lin = sregs->cs.base + old->rip, want = old->rax, delta;
+	struct kvm_regs now;
+	uint8_t op;
+	int r;
+
+	if (run->io.count != 1 || (!in && port == 0x7e))
+		return;
+	/* Is it an IN or OUT (not INS/OUTS, which KVM may also give)? */
+	if (flat_view(sregs))
+		known = (opcode_at(rs->vm, lin, rs->c->bits, &op) >= 0 &&
+			 is_io_opcode(op)) ||
+			(gen_opcode_at(rs->c, lin, &op) >= 0 && is_io_opcode(op));
+	if (!known && opt_target != TARGET_OKVM)
+		return;
+	if (in && size == 4)
+		want = *(uint32_t *)data;
+	else if (in)
+		memcpy(&want, data, size);
+
+	wd_force_exit(rs->v, true);
+	r = ioctl(rs->vc->fd, KVM_RUN, 0);
+	wd_force_exit(rs->v, false);
+	st.vcpu_runs++;
+	st.pio_probes++;
+	if (r != -1 || errno != EINTR) {
+		finding("KVM_RUN with immediate_exit after an I/O exit: %d (%s), exit %u",
+			r, r ? strerror(errno) : "no error", run->exit_reason);
+		return;
+	}
+	if (ioctl(rs->vc->fd, KVM_GET_REGS, &now))
+		return;
+	delta = now.rip - old->rip;
+	if ((delta < 1 || delta > 15) &&
+	    !(rs->c->bits == 16 && ((delta & 0xffff) >= 1 &&
+				    (delta & 0xffff) <= 15)))
+		finding("%s port %#x completed with RIP %#llx -> %#llx",
+			in ? "IN from" : "OUT to", port,
+			(unsigned long long)old->rip,
+			(unsigned long long)now.rip);
+	if (known && now.rax != want)
+		finding("%s port %#x size %u completed with RAX %#llx, want %#llx",
+			in ? "IN from" : "OUT to", port, size,
+			(unsigned long long)now.rax,
+			(unsigned long long)want);
+}
+
 static bool check_internal(struct run_state *rs)
 {
-	struct kvm_run *run = rs->vm->run;
+	struct kvm_run *run = rs->vc->run;
 	uint32_t sub = run->internal.suberror;
 
 	st.internal_sub[sub < 8 ? sub : 7]++;
@@ -3167,10 +3369,14 @@ static void check_shutdown(struct kvm_regs *regs,
 			(unsigned long long)regs->rdx);
 }
 
-static void run_case(struct vm *vm, struct gcase *c)
+static void run_case(struct vm *vm, int v, struct gcase *c)
 {
-	struct kvm_run *run = vm->run;
-	struct run_state rs = { .vm = vm, .c = c };
+	struct vcpu *vc = &vm->vcpu[v];
+	struct kvm_run *run = vc->run;
+	struct run_state rs = {
+		.vm = vm, .vc = vc, .v = v, .c = c,
+		.strict = vm->nvcpus == 1,
+	};
 	struct kvm_regs regs;
 	struct kvm_sregs sregs;
 	unsigned int i;
@@ -3178,14 +3384,14 @@ static void run_case(struct vm *vm, struct gcase *c)
 
 	st.runs++;
 	st.env[c->env]++;
-	wd_arm(run, opt_case_ms);
+	wd_arm(v, run, opt_case_ms);
 	for (i = 0; i < opt_exits && !stop; i++) {
 		uint32_t reason;
 		int r;
 
 		run->exit_reason = EXIT_SENTINEL;
-		run->cr8 = 0;
-		r = ioctl(vm->vcpu_fd, KVM_RUN, 0);
+		run->cr8 = rnd_run() % 100 < 20 ? rnd_run() % 16 : 0;
+		r = ioctl(vc->fd, KVM_RUN, 0);
 		st.vcpu_runs++;
 		if (r < 0) {
 			int err = errno;
@@ -3212,8 +3418,8 @@ static void run_case(struct vm *vm, struct gcase *c)
 		st.exits++;
 		reason = run->exit_reason;
 		st.reason[reason < 64 ? reason : 63]++;
-		if (ioctl(vm->vcpu_fd, KVM_GET_REGS, &regs) ||
-		    ioctl(vm->vcpu_fd, KVM_GET_SREGS, &sregs)) {
+		if (ioctl(vc->fd, KVM_GET_REGS, &regs) ||
+		    ioctl(vc->fd, KVM_GET_SREGS, &sregs)) {
 			finding("KVM_GET_REGS/SREGS after an exit: %s",
 				strerror(errno));
 			break;
@@ -3227,6 +3433,8 @@ static void run_case(struct vm *vm, struct gcase *c)
 		switch (reason) {
 		case KVM_EXIT_IO:
 			stop = !check_io(&rs, &regs, &sregs);
+			if (!stop && rnd_run() % 100 < 10)
+				probe_pio_completion(&rs, &regs, &sregs);
 			break;
 		case KVM_EXIT_HLT:
 			check_hlt(&rs, &regs, &sregs);
@@ -3270,7 +3478,7 @@ static void run_case(struct vm *vm, struct gcase *c)
 			/* Skip a byte or two and go on, now and then. */
 			if (!stop && rnd_run() % 100 < 30) {
 				regs.rip += 1 + rnd_run() % 3;
-				ioctl(vm->vcpu_fd, KVM_SET_REGS, &regs);
+				ioctl(vc->fd, KVM_SET_REGS, &regs);
 			} else {
 				stop = true;
 			}
@@ -3290,11 +3498,11 @@ static void run_case(struct vm *vm, struct gcase *c)
 			break;
 		}
 	}
-	wd_disarm();
+	wd_disarm(v);
 	/* The final RIP, for the instruction count. */
-	if (!ioctl(vm->vcpu_fd, KVM_GET_REGS, &regs))
+	if (!ioctl(vc->fd, KVM_GET_REGS, &regs))
 		count_insns(&rs, regs.rip);
-	if (opt_verbose && !ioctl(vm->vcpu_fd, KVM_GET_SREGS, &sregs))
+	if (opt_verbose && !ioctl(vc->fd, KVM_GET_SREGS, &sregs))
 		say("  end: rip %#llx, interrupt pending: %llx %llx %llx %llx\n",
 		    (unsigned long long)regs.rip,
 		    (unsigned long long)sregs.interrupt_bitmap[0],
@@ -3306,12 +3514,48 @@ static void run_case(struct vm *vm, struct gcase *c)
 /* ---------------------------------------------------------------- */
 /* Iterations                                                        */
 
+/* The second vCPU's case runs on a thread of its own. */
+struct worker {
+	struct vm *vm;
+	struct gcase *c;
+	struct stats stats;
+	uint64_t iter, rng;
+	int kcase;
+	pthread_t thread;
+};
+
+static void *worker_main(void *arg)
+{
+	struct worker *w = arg;
+
+	stp = &w->stats;
+	cur_iter = w->iter;
+	cur_case = w->kcase;
+	cur_env = w->c->env;
+	run_rng_state = w->rng;
+	run_case(w->vm, 1, w->c);
+	return NULL;
+}
+
+static void load_case(struct vm *vm, int v, struct gcase *c)
+{
+	set_sregs(&vm->vcpu[v], c);
+	if (ioctl(vm->vcpu[v].fd, KVM_SET_REGS, &c->regs))
+		finding("KVM_SET_REGS: %s", strerror(errno));
+}
+
+/*
+ * One VM, one to eight cases.  In a quarter of the iterations the VM has
+ * two vCPUs, and each case is two guests, built apart (the second avoids
+ * the first's pages, mostly) and run at the same time on the same memory.
+ */
 static void run_iteration(uint64_t iter)
 {
-	struct vm vm;
-	struct gcase *c = calloc(1, sizeof(*c));
+	struct gcase *c = calloc(MAX_VCPUS, sizeof(*c));
 	struct cg *g = calloc(1, sizeof(*g));
-	int ncases, k;
+	struct worker w = { 0 };
+	int ncases, nvcpus, k;
+	struct vm vm;
 
 	if (!c || !g)
 		die("out of memory");
@@ -3319,26 +3563,53 @@ static void run_iteration(uint64_t iter)
 	cur_case = 0;
 	cur_env = -1;
 	rng_seed(opt_seed, iter, -1);
-	vm_create(&vm);
+	nvcpus = pct(25) ? 2 : 1;
+	smp_iteration = nvcpus > 1;
+	vm_create(&vm, nvcpus);
 	ncases = 1 + below(8);
 	for (k = 0; k < ncases && !vm.spoiled; k++) {
 		cur_case = k;
 		rng_seed(opt_seed, iter, k);
-		if (k && pct(15))
+		if (k && pct(25))
 			vm_mutate_slots(&vm);
-		gen_case(&vm, c, g);
-		cur_env = c->env;
-		set_sregs(&vm, c);
-		if (ioctl(vm.vcpu_fd, KVM_SET_REGS, &c->regs))
-			finding("KVM_SET_REGS: %s", strerror(errno));
+		gen_case(&vm, &vm.vcpu[0], &c[0], g, NULL);
+		cur_env = c[0].env;
+		load_case(&vm, 0, &c[0]);
+		if (nvcpus > 1) {
+			uint64_t run_rng = run_rng_state;
+
+			rng_seed(opt_seed, iter, k + 32);
+			gen_case(&vm, &vm.vcpu[1], &c[1], g, c[0].used);
+			load_case(&vm, 1, &c[1]);
+			w.rng = run_rng_state;
+			run_rng_state = run_rng;
+		}
 		if (!(opt_cases & (1ULL << k)))
 			continue;
-		if (opt_dump)
-			dump_case(&vm, c);
-		else if (opt_trace)
-			say("run %llu.%d %s\n", (unsigned long long)iter, k,
-			    env_name[c->env]);
-		run_case(&vm, c);
+		if (opt_dump) {
+			dump_case(&vm, 0, &c[0]);
+			if (nvcpus > 1)
+				dump_case(&vm, 1, &c[1]);
+		} else if (opt_trace) {
+			say("run %llu.%d %s%s%s\n", (unsigned long long)iter, k,
+			    env_name[c[0].env], nvcpus > 1 ? " + " : "",
+			    nvcpus > 1 ? env_name[c[1].env] : "");
+		}
+		if (nvcpus > 1) {
+			memset(&w.stats, 0, sizeof(w.stats));
+			w.vm = &vm;
+			w.c = &c[1];
+			w.iter = iter;
+			w.kcase = k;
+			if (pthread_create(&w.thread, NULL, worker_main, &w))
+				die("pthread_create failed");
+		}
+		run_case(&vm, 0, &c[0]);
+		if (nvcpus > 1) {
+			pthread_join(w.thread, NULL);
+			stats_add(&st_main, &w.stats);
+			st.smp_runs++;
+		}
 		kmsg_check();
 	}
 	vm_destroy(&vm);
@@ -3377,7 +3648,8 @@ static void print_summary(void)
 	for (i = 0; i < NR_ENVS; i++)
 		append(buf, sizeof(buf), &n, " %s %llu", env_name[i],
 		       (unsigned long long)st.env[i]);
-	say("guest_fuzz: runs by mode:%s\n", buf);
+	say("guest_fuzz: runs by mode:%s; %llu case pairs on two vCPUs\n", buf,
+	    (unsigned long long)st.smp_runs);
 	n = 0;
 	for (i = 0; i < 256; i = j) {
 		for (j = i; j < 256 && !!st.vectors[j] == !!st.vectors[i]; j++)
@@ -3404,6 +3676,8 @@ static void print_summary(void)
 	    (unsigned long long)st.sregs_refused,
 	    (unsigned long long)st.slot_changes,
 	    (unsigned long long)st.insns);
+	say("guest_fuzz: I/O completions checked through immediate_exit: %llu\n",
+	    (unsigned long long)st.pio_probes);
 	say("guest_fuzz: seed %llu runs %llu exits %llu crashes %llu\n",
 	    (unsigned long long)opt_seed, (unsigned long long)st.runs,
 	    (unsigned long long)st.exits, (unsigned long long)st.findings);
@@ -3566,7 +3840,6 @@ static void crash_handler(int sig)
 int main(int argc, char **argv)
 {
 	struct sigaction sa = { .sa_handler = sig_nop };
-	pthread_t wd_thread;
 	uint64_t start, iter;
 	unsigned int eax, ebx, ecx, edx;
 
@@ -3610,9 +3883,7 @@ int main(int argc, char **argv)
 	    (unsigned long long)opt_iterations, opt_seconds, opt_exits,
 	    opt_case_ms);
 	kmsg_open();
-	wd.vcpu_thread = pthread_self();
-	if (pthread_create(&wd_thread, NULL, wd_main, NULL))
-		die("pthread_create failed");
+	wd_init();
 
 	start = now_ns();
 	if (opt_only >= 0) {
