@@ -182,7 +182,7 @@ struct stats {
 	uint64_t reason[64];
 	uint64_t eintr, efault, sregs_refused, slot_changes;
 	uint64_t internal_sub[8], internal_npf, internal_io;
-	uint64_t pio_probes, efault_fixed;
+	uint64_t pio_probes, efault_fixed, internal_again;
 	uint64_t vectors[256];
 	uint64_t findings;
 	uint64_t kmsg_lines;
@@ -458,7 +458,7 @@ static bool gpa_usable(struct vm *vm, uint64_t gpa)
 }
 
 /*
- * Two instructions QEMU 7.2's TCG does not survive in a nested guest,
+ * Instructions QEMU 7.2's TCG does not survive in a nested guest,
  * whatever hypervisor runs it, so with --tcg-safe none is written into
  * guest memory (guest-made code can still produce them, rarely):
  *
@@ -466,6 +466,10 @@ static bool gpa_usable(struct vm *vm, uint64_t gpa)
  *   QEMU crashes (SIGSEGV in cpu_breakpoint_remove_by_ref(), from
  *   cpu_x86_update_dr7(), which VMRUN and #VMEXIT call).  It becomes a
  *   MOV to DR6.
+ * - LTR: QEMU loads a null selector into TR instead of raising #GP, and
+ *   aborts ("invalid tss") at the next interrupt that needs a stack from
+ *   the TSS.  It becomes LLDT, except where the generator marked its own
+ *   (2E 3E prefixes), which never load a null selector.
  * - MOV to CR0 in a case with EFER.LME: from compatibility mode it can
  *   clear CR0.PG and leave EFER.LME set, and QEMU's #VMEXIT from a guest
  *   with EFER.LME and paging off restores a broken host state (the host
@@ -487,6 +491,9 @@ static void tcg_sanitize(uint8_t *p, size_t n)
 		if (tcg_lme && p[i + 1] == 0x22 && !(p[i + 2] & 0x38) &&
 		    !(i >= 2 && p[i - 2] == 0x2e && p[i - 1] == 0x3e))
 			p[i + 2] |= 2 << 3;
+		if (p[i + 1] == 0x00 && ((p[i + 2] >> 3) & 7) == 3 &&
+		    !(i >= 2 && p[i - 2] == 0x2e && p[i - 1] == 0x3e))
+			p[i + 2] &= ~(1 << 3);
 	}
 }
 
@@ -1743,12 +1750,21 @@ static void emit_desc(struct cg *g)
 		else
 			MEM(g, "", false, "\x0f\x00", below(2));
 		break;
-	case 2:		/* ltr, lldt */
-		mov_imm(g, 0, pct(80) ? PICK(sels) : rnd());
+	case 2: {	/* ltr, lldt */
+		uint16_t sel = pct(80) ? PICK(sels) : rnd();
+		bool ltr = pct(50);
+
+		/* See tcg_sanitize(): no LTR of a null selector. */
+		if (ltr && opt_tcg && !(sel & 0xfffc))
+			sel = SEL_TSS;
+		mov_imm(g, 0, sel);
 		insn(g);
+		if (ltr && opt_tcg)
+			E(g, "\x2e\x3e");
 		E(g, "\x0f\x00");
-		b(g, pct(50) ? 0xd8 : 0xd0);
+		b(g, ltr ? 0xd8 : 0xd0);
 		break;
+	}
 	case 3:		/* verr, verw, lar, lsl */
 		mov_imm(g, 0, PICK(sels));
 		insn(g);
@@ -3381,6 +3397,45 @@ static bool check_internal(struct run_state *rs)
 	return false;
 }
 
+/*
+ * api.rst: after an emulation failure "RIP points at the instruction
+ * concerned, and running again gives the same exit unless userspace
+ * changes the state".  Run again and compare (okvm only: kvm_amd
+ * emulates what okvm cannot).
+ */
+static void probe_internal_again(struct run_state *rs, struct kvm_regs *old)
+{
+	struct kvm_run *run = rs->vc->run;
+	struct kvm_regs now;
+	uint64_t want[4];
+	uint32_t sub = run->internal.suberror;
+	int r;
+
+	if (opt_target != TARGET_OKVM || sub != KVM_INTERNAL_ERROR_EMULATION)
+		return;
+	memcpy(want, run->internal.data, sizeof(want));
+	run->exit_reason = EXIT_SENTINEL;
+	r = ioctl(rs->vc->fd, KVM_RUN, 0);
+	st.vcpu_runs++;
+	if (r < 0)		/* the watchdog's kick, or an EFAULT */
+		return;
+	st.internal_again++;
+	if (ioctl(rs->vc->fd, KVM_GET_REGS, &now))
+		return;
+	if (run->exit_reason != KVM_EXIT_INTERNAL_ERROR ||
+	    run->internal.suberror != sub ||
+	    run->internal.data[1] != want[1] ||
+	    run->internal.data[3] != want[3] || now.rip != old->rip)
+		finding("emulation failure (exit code %#llx, info %#llx, RIP %#llx) ran again gave exit %u suberror %u exit code %#llx info %#llx RIP %#llx",
+			(unsigned long long)want[1],
+			(unsigned long long)want[3],
+			(unsigned long long)old->rip, run->exit_reason,
+			run->internal.suberror,
+			(unsigned long long)run->internal.data[1],
+			(unsigned long long)run->internal.data[3],
+			(unsigned long long)now.rip);
+}
+
 /* After a shutdown the vCPU has been INITed (okvm and kvm_amd alike). */
 static void check_shutdown(struct kvm_regs *regs,
 			   struct kvm_sregs *sregs)
@@ -3517,6 +3572,8 @@ static void run_case(struct vm *vm, int v, struct gcase *c)
 			break;
 		case KVM_EXIT_INTERNAL_ERROR:
 			stop = !check_internal(&rs);
+			if (!stop && rs.strict && rnd_run() % 100 < 20)
+				probe_internal_again(&rs, &regs);
 			/* Skip a byte or two and go on, now and then. */
 			if (!stop && rnd_run() % 100 < 30) {
 				regs.rip += 1 + rnd_run() % 3;
@@ -3718,8 +3775,9 @@ static void print_summary(void)
 	    (unsigned long long)st.sregs_refused,
 	    (unsigned long long)st.slot_changes,
 	    (unsigned long long)st.insns);
-	say("guest_fuzz: I/O completions checked through immediate_exit: %llu; EFAULTs retried after fixing the host mapping: %llu\n",
+	say("guest_fuzz: I/O completions checked through immediate_exit: %llu; emulation failures run again: %llu; EFAULTs retried after fixing the host mapping: %llu\n",
 	    (unsigned long long)st.pio_probes,
+	    (unsigned long long)st.internal_again,
 	    (unsigned long long)st.efault_fixed);
 	say("guest_fuzz: seed %llu runs %llu exits %llu crashes %llu\n",
 	    (unsigned long long)opt_seed, (unsigned long long)st.runs,
