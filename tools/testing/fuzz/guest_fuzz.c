@@ -468,14 +468,15 @@ static bool gpa_usable(struct vm *vm, uint64_t gpa)
  *   MOV to DR6.
  * - LTR: QEMU loads a null selector into TR instead of raising #GP, and
  *   aborts ("invalid tss") at the next interrupt that needs a stack from
- *   the TSS.  It becomes LLDT, except where the generator marked its own
- *   (2E 3E prefixes), which never load a null selector.
- * - MOV to CR0 in a case with EFER.LME: from compatibility mode it can
- *   clear CR0.PG and leave EFER.LME set, and QEMU's #VMEXIT from a guest
+ *   the TSS.  It becomes LLDT.
+ * - MOV to CR0 in a case with EFER.LME: QEMU lets a 64-bit guest clear
+ *   CR0.PG (no #GP), leaving EFER.LME set, and its #VMEXIT from a guest
  *   with EFER.LME and paging off restores a broken host state (the host
- *   runs on with the guest's CR0, paging off).  It becomes a MOV to CR2,
- *   except where the generator marked its own (2E 3E prefixes), which
- *   never clear PG.
+ *   runs on with the guest's CR0, paging off).  It becomes a MOV to CR2.
+ *
+ * No instruction of these is spared, not even the generator's own: a
+ * handler that returns a byte or two further on, or a jump into the
+ * middle of an instruction, runs them with any operand.
  */
 static void tcg_sanitize(uint8_t *p, size_t n)
 {
@@ -488,11 +489,9 @@ static void tcg_sanitize(uint8_t *p, size_t n)
 			continue;
 		if (p[i + 1] == 0x23 && ((p[i + 2] >> 3) & 5) == 5)
 			p[i + 2] = (p[i + 2] & ~0x38) | 6 << 3;
-		if (tcg_lme && p[i + 1] == 0x22 && !(p[i + 2] & 0x38) &&
-		    !(i >= 2 && p[i - 2] == 0x2e && p[i - 1] == 0x3e))
+		if (tcg_lme && p[i + 1] == 0x22 && !(p[i + 2] & 0x38))
 			p[i + 2] |= 2 << 3;
-		if (p[i + 1] == 0x00 && ((p[i + 2] >> 3) & 7) == 3 &&
-		    !(i >= 2 && p[i - 2] == 0x2e && p[i - 1] == 0x3e))
+		if (p[i + 1] == 0x00 && ((p[i + 2] >> 3) & 7) == 3)
 			p[i + 2] &= ~(1 << 3);
 	}
 }
@@ -1659,6 +1658,8 @@ static void emit_mov_cr(struct cg *g)
 
 	if (pct(5))
 		cr = below(16);
+	if (cr == 0 && tcg_lme)		/* see tcg_sanitize() */
+		cr = 4;
 	if (cr == 3) {
 		mov_imm(g, 0, pct(70) ? g->c->alt_cr3 : g->c->cr3);
 	} else {
@@ -1672,9 +1673,6 @@ static void emit_mov_cr(struct cg *g)
 		b(g, 0xc0 | (cr & 7) << 3);
 		if (cr == 0)
 			flip = PICK(cr0_bits);
-		/* See tcg_sanitize(): never clear PG with EFER.LME set. */
-		if (cr == 0 && tcg_lme)
-			flip &= ~(CR0_PG | CR0_PE);
 		else if (cr == 4)
 			flip = 1U << below(24);
 		else
@@ -1684,8 +1682,6 @@ static void emit_mov_cr(struct cg *g)
 		d32(g, flip);
 	}
 	insn(g);
-	if (cr == 0 && tcg_lme)
-		E(g, "\x2e\x3e");
 	if (cr == 8 && g->bits == 64)
 		b(g, 0x44);
 	else if (cr == 8 || (cr > 7 && pct(50)))
@@ -1752,15 +1748,10 @@ static void emit_desc(struct cg *g)
 		break;
 	case 2: {	/* ltr, lldt */
 		uint16_t sel = pct(80) ? PICK(sels) : rnd();
-		bool ltr = pct(50);
+		bool ltr = pct(50) && !opt_tcg;	/* see tcg_sanitize() */
 
-		/* See tcg_sanitize(): no LTR of a null selector. */
-		if (ltr && opt_tcg && !(sel & 0xfffc))
-			sel = SEL_TSS;
 		mov_imm(g, 0, sel);
 		insn(g);
-		if (ltr && opt_tcg)
-			E(g, "\x2e\x3e");
 		E(g, "\x0f\x00");
 		b(g, ltr ? 0xd8 : 0xd0);
 		break;
@@ -3436,6 +3427,53 @@ static void probe_internal_again(struct run_state *rs, struct kvm_regs *old)
 			(unsigned long long)now.rip);
 }
 
+/*
+ * What KVM_RUN leaves in kvm_run on the way out and how KVM_GET_SREGS
+ * reports segments (api.rst, KVM_RUN step 6 and KVM_GET_SREGS; kvm_amd
+ * does the same but for ready_for_interrupt_injection).
+ */
+static void check_exit_state(struct run_state *rs, const struct kvm_regs *regs,
+			     const struct kvm_sregs *sregs)
+{
+	const struct kvm_segment *seg[] = {
+		&sregs->cs, &sregs->ds, &sregs->es, &sregs->fs, &sregs->gs,
+		&sregs->ss, &sregs->tr, &sregs->ldt,
+	};
+	static const char *const name[] = {
+		"cs", "ds", "es", "fs", "gs", "ss", "tr", "ldt",
+	};
+	struct kvm_run *run = rs->vc->run;
+	unsigned int i;
+
+	if (run->flags && opt_target == TARGET_OKVM)
+		finding("kvm_run->flags %#x after KVM_RUN", run->flags);
+	if (run->if_flag != !!(regs->rflags & RFLAGS_IF))
+		finding("kvm_run->if_flag %u with RFLAGS %#llx", run->if_flag,
+			(unsigned long long)regs->rflags);
+	if (run->cr8 != sregs->cr8)
+		finding("kvm_run->cr8 %llu, KVM_GET_SREGS cr8 %llu",
+			(unsigned long long)run->cr8,
+			(unsigned long long)sregs->cr8);
+	if (run->apic_base != sregs->apic_base)
+		finding("kvm_run->apic_base %#llx, KVM_GET_SREGS %#llx",
+			(unsigned long long)run->apic_base,
+			(unsigned long long)sregs->apic_base);
+	if (opt_target == TARGET_OKVM && run->ready_for_interrupt_injection)
+		finding("kvm_run->ready_for_interrupt_injection set");
+	for (i = 0; i < ARRAY_SIZE(seg); i++) {
+		const struct kvm_segment *sg = seg[i];
+
+		if (sg->g != (sg->limit > 0xfffff) ||
+		    sg->unusable != !sg->present ||
+		    (i == 6 && !(sg->type & 2)) ||
+		    (i >= 1 && i <= 4 && !sg->unusable && !(sg->type & 1)) ||
+		    (i == 5 && sg->unusable && sg->db))
+			finding("KVM_GET_SREGS %s: limit %#x g %u present %u unusable %u type %#x db %u",
+				name[i], sg->limit, sg->g, sg->present,
+				sg->unusable, sg->type, sg->db);
+	}
+}
+
 /* After a shutdown the vCPU has been INITed (okvm and kvm_amd alike). */
 static void check_shutdown(struct kvm_regs *regs,
 			   struct kvm_sregs *sregs)
@@ -3522,6 +3560,7 @@ static void run_case(struct vm *vm, int v, struct gcase *c)
 			break;
 		}
 		count_insns(&rs, regs.rip);
+		check_exit_state(&rs, &regs, &sregs);
 		if (opt_verbose)
 			say("  exit %s rip %#llx\n", exit_name(reason),
 			    (unsigned long long)regs.rip);
@@ -3638,9 +3677,22 @@ static void *worker_main(void *arg)
 
 static void load_case(struct vm *vm, int v, struct gcase *c)
 {
+	struct kvm_sregs now;
+	unsigned int i;
+
 	set_sregs(&vm->vcpu[v], c);
 	if (ioctl(vm->vcpu[v].fd, KVM_SET_REGS, &c->regs))
 		finding("KVM_SET_REGS: %s", strerror(errno));
+	/* An interrupt queued through interrupt_bitmap reads back pending. */
+	if (ioctl(vm->vcpu[v].fd, KVM_GET_SREGS, &now))
+		return;
+	for (i = 0; i < 4; i++)
+		if (c->sregs.interrupt_bitmap[i] &&
+		    now.interrupt_bitmap[i] != c->sregs.interrupt_bitmap[i])
+			finding("interrupt_bitmap word %u set to %#llx reads back %#llx",
+				i,
+				(unsigned long long)c->sregs.interrupt_bitmap[i],
+				(unsigned long long)now.interrupt_bitmap[i]);
 }
 
 /*
