@@ -3160,7 +3160,7 @@ struct run_state {
 static void count_insns(struct run_state *rs, uint64_t rip)
 {
 	struct gcase *c = rs->c;
-	uint64_t lin = c->cs_base + rip, off;
+	uint64_t lin = (uint32_t)(c->cs_base + rip), off;
 	int i;
 
 	st.insns++;
@@ -3173,6 +3173,16 @@ static void count_insns(struct run_state *rs, uint64_t rip)
 		if (c->starts[i] >= rs->last_off && c->starts[i] < off)
 			st.insns++;
 	rs->last_off = off;
+}
+
+/* CS.base + RIP, wrapped at 4 GiB outside 64-bit mode. */
+static uint64_t linear_rip(const struct kvm_sregs *sregs, uint64_t rip)
+{
+	uint64_t lin = sregs->cs.base + rip;
+
+	if ((sregs->efer & EFER_LMA) && sregs->cs.l)
+		return lin;
+	return (uint32_t)lin;
 }
 
 /* True when linear addresses are physical ones, at this exit. */
@@ -3227,11 +3237,11 @@ static bool check_io(struct run_state *rs, struct kvm_regs *regs,
 	if (rs->strict && flat_view(sregs) &&
 	    !(run->io.direction == KVM_EXIT_IO_OUT &&
 				  run->io.port == 0x7e) &&
-	    opcode_at(vm, sregs->cs.base + regs->rip, rs->c->bits, &op) >= 0 &&
+	    opcode_at(vm, linear_rip(sregs, regs->rip), rs->c->bits, &op) >= 0 &&
 	    !is_io_opcode(op)) {
 		uint8_t gen;
 
-		if (gen_opcode_at(rs->c, sregs->cs.base + regs->rip, &gen) < 0 ||
+		if (gen_opcode_at(rs->c, linear_rip(sregs, regs->rip), &gen) < 0 ||
 		    !is_io_opcode(gen))
 			finding("IO exit (port %#x) with RIP %#llx at opcode %#x, not IN/OUT",
 				run->io.port, (unsigned long long)regs->rip, op);
@@ -3253,7 +3263,7 @@ answer:
 static void check_hlt(struct run_state *rs, struct kvm_regs *regs,
 		      struct kvm_sregs *sregs)
 {
-	uint64_t lin = sregs->cs.base + regs->rip;
+	uint64_t lin = linear_rip(sregs, regs->rip);
 	uint8_t *before = gpa_hva(rs->vm, lin - 1), op;
 
 	if (!rs->strict || !flat_view(sregs) || !before || *before == 0xf4)
@@ -3285,7 +3295,7 @@ static void probe_pio_completion(struct run_state *rs, struct kvm_regs *old,
 	uint8_t *data = (uint8_t *)run + run->io.data_offset;
 	uint32_t size = run->io.size, port = run->io.port;
 	bool in = run->io.direction == KVM_EXIT_IO_IN, known = false;
-	uint64_t lin = sregs->cs.base + old->rip, want = old->rax, delta;
+	uint64_t lin = linear_rip(sregs, old->rip), want = old->rax, delta;
 	struct kvm_regs now;
 	uint8_t op;
 	int r;
