@@ -4,7 +4,7 @@
  *
  * Each iteration creates a VM with a random memslot layout (several slots,
  * gaps, unbacked guest-physical ranges; now and then an aliased, a
- * read-only or a partly unmapped host range) and runs a few cases on its
+ * read-only or a partly inaccessible host range) and runs a few cases on its
  * vCPU.  A case is a random guest in real mode, virtual-8086 mode, 16- or
  * 32-bit protected mode with or without paging, compatibility mode or
  * 64-bit mode, put there by KVM_SET_SREGS, with descriptor tables, a TSS,
@@ -392,7 +392,7 @@ struct slot {
 	uint64_t gpa, size;
 	uint8_t *hva;		/* userspace_addr */
 	bool host_ro;		/* the host mapping is read-only */
-	bool host_hole;		/* part of the host range is unmapped */
+	bool host_hole;		/* half the host range is PROT_NONE */
 	bool own_map;		/* hva is a mapping of its own, not in low */
 	bool live;
 };
@@ -600,7 +600,7 @@ static uint8_t *map_anon(uint64_t size)
 
 /*
  * A slot backed by a mapping of its own, either read-only (guest writes
- * then make KVM_RUN fail with EFAULT) or with its second half unmapped
+ * then make KVM_RUN fail with EFAULT) or with its second half PROT_NONE
  * (any access there gives EFAULT).  Both are documented outcomes.
  */
 static void add_odd_slot(struct vm *vm, uint64_t gpa, uint64_t size)
@@ -622,7 +622,12 @@ static void add_odd_slot(struct vm *vm, uint64_t gpa, uint64_t size)
 		return;
 	}
 	if (size >= 2 * PAGE_SIZE && pct(50)) {
-		munmap(p + size / 2, size / 2);
+		/*
+		 * PROT_NONE, not unmapped: the kernel would hand the range to
+		 * a later mmap (a kvm_run, say) that fix_odd_slots() would
+		 * then map over.
+		 */
+		mprotect(p + size / 2, size / 2, PROT_NONE);
 		s->host_hole = true;
 	} else {
 		mprotect(p, size, PROT_READ);
@@ -633,8 +638,8 @@ static void add_odd_slot(struct vm *vm, uint64_t gpa, uint64_t size)
 
 /*
  * After an EFAULT: make the host memory behind every read-only or half
- * unmapped slot writable and whole again (the missing half mapped back
- * at its place).  From then on an EFAULT has no excuse.
+ * inaccessible slot readable and writable.  From then on an EFAULT has no
+ * excuse.
  */
 static bool fix_odd_slots(struct vm *vm)
 {
@@ -643,13 +648,7 @@ static bool fix_odd_slots(struct vm *vm)
 	for (i = 0; i < vm->nslots; i++) {
 		struct slot *s = &vm->slot[i];
 
-		if (s->host_hole &&
-		    mmap(s->hva + s->size / 2, s->size / 2,
-			 PROT_READ | PROT_WRITE,
-			 MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0) ==
-		    MAP_FAILED)
-			return false;
-		if (s->host_ro &&
+		if ((s->host_hole || s->host_ro) &&
 		    mprotect(s->hva, s->size, PROT_READ | PROT_WRITE))
 			return false;
 		s->host_hole = false;
