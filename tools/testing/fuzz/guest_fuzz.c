@@ -42,10 +42,8 @@
 #include <sys/mman.h>
 #include <linux/kvm.h>
 
-#define PAGE_SIZE	4096ULL
-#define MiB		(1024ULL * 1024)
-#define GiB		(1024 * MiB)
-#define ARRAY_SIZE(a)	(sizeof(a) / sizeof((a)[0]))
+#include "lib/fuzz.h"
+#include "lib/x86.h"
 
 /* Guest-physical layout: LOW_MEM at 0 is carved into slots and holes. */
 #define LOW_MEM		(16 * MiB)
@@ -65,61 +63,10 @@
 /* Written to exit_reason before each KVM_RUN: it must be overwritten. */
 #define EXIT_SENTINEL	0xfeedf00d
 
-/* Architectural bits the generator uses. */
-#define CR0_PE		(1ULL << 0)
-#define CR0_MP		(1ULL << 1)
-#define CR0_EM		(1ULL << 2)
-#define CR0_TS		(1ULL << 3)
-#define CR0_ET		(1ULL << 4)
-#define CR0_NE		(1ULL << 5)
-#define CR0_WP		(1ULL << 16)
-#define CR0_AM		(1ULL << 18)
-#define CR0_NW		(1ULL << 29)
-#define CR0_CD		(1ULL << 30)
-#define CR0_PG		(1ULL << 31)
-#define CR4_PSE		(1ULL << 4)
-#define CR4_PAE		(1ULL << 5)
-#define CR4_OSFXSR	(1ULL << 9)
-#define CR4_FSGSBASE	(1ULL << 16)
-#define CR4_OSXSAVE	(1ULL << 18)
-#define CR4_SMEP	(1ULL << 20)
-#define CR4_SMAP	(1ULL << 21)
-#define EFER_SCE	(1ULL << 0)
-#define EFER_LME	(1ULL << 8)
-#define EFER_LMA	(1ULL << 10)
-#define EFER_NXE	(1ULL << 11)
-#define RFLAGS_TF	(1ULL << 8)
-#define RFLAGS_IF	(1ULL << 9)
-#define RFLAGS_DF	(1ULL << 10)
-#define RFLAGS_NT	(1ULL << 14)
-#define RFLAGS_RF	(1ULL << 16)
-#define RFLAGS_VM	(1ULL << 17)
-#define RFLAGS_AC	(1ULL << 18)
-#define RFLAGS_VIF	(1ULL << 19)
-#define RFLAGS_VIP	(1ULL << 20)
-#define RFLAGS_ID	(1ULL << 21)
-#define PTE_P		(1ULL << 0)
-#define PTE_RW		(1ULL << 1)
-#define PTE_US		(1ULL << 2)
-#define PTE_PWT		(1ULL << 3)
-#define PTE_PCD		(1ULL << 4)
-#define PTE_A		(1ULL << 5)
-#define PTE_D		(1ULL << 6)
-#define PTE_PS		(1ULL << 7)
-#define PTE_G		(1ULL << 8)
-#define PTE_NX		(1ULL << 63)
-
-/* GDT selectors every protected-mode case has (some may be garbage). */
-#define SEL_CODE32	0x08
-#define SEL_DATA	0x10
-#define SEL_CODE16	0x18
-#define SEL_DATA16	0x20
-#define SEL_CODE64	0x28
-#define SEL_CODE32_U	0x33
-#define SEL_DATA_U	0x3b
-#define SEL_CODE64_U	0x43
-#define SEL_TSS		0x48	/* 16 bytes in long mode */
-#define SEL_LDT		0x58	/* 16 bytes in long mode */
+/*
+ * The GDT: the shared flat segments, SEL_TSS and SEL_LDT (lib/x86.h),
+ * then these (some may be garbage).
+ */
 #define SEL_CALLGATE	0x68
 #define SEL_TSS2	0x70	/* a second 32-bit TSS, for task switches */
 #define SEL_JUNK	0x78
@@ -151,6 +98,7 @@ static const char *const env_name[NR_ENVS] = {
 /* Options. */
 static uint64_t opt_seed;
 static uint64_t opt_iterations;		/* 0: until --seconds */
+static uint64_t opt_insns;		/* 0: no bound */
 static double opt_seconds = 60;
 static long long opt_only = -1;
 static uint64_t opt_cases = ~0ULL;	/* bit k: run case k */
@@ -184,7 +132,8 @@ struct stats {
 	uint64_t internal_sub[8], internal_npf, internal_io;
 	uint64_t pio_probes, efault_fixed, internal_again;
 	uint64_t vectors[256];
-	uint64_t findings;
+	uint64_t findings;		/* crashes: everything but... */
+	uint64_t reports;		/* ...debug reports in the kernel log */
 	uint64_t kmsg_lines;
 };
 
@@ -209,7 +158,7 @@ static bool smp_iteration;
 static bool tcg_lme;
 
 static int kvm_fd = -1;
-static int kmsg_fd = -1;
+static struct kmsg kmsg;
 static unsigned int host_phys_bits;
 
 /* ---------------------------------------------------------------- */
@@ -230,7 +179,7 @@ static void say(const char *fmt, ...)
 /*
  * A finding: counted always, printed the first three times its call site
  * (its format) fires, so that one noisy case does not hide the others;
- * kernel log findings (always) every time.
+ * kernel log findings (always) every time, and counted as reports.
  */
 static void vfinding(bool always, const char *fmt, va_list ap)
 {
@@ -239,7 +188,10 @@ static void vfinding(bool always, const char *fmt, va_list ap)
 	static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
 	unsigned int i, n = 0;
 
-	st.findings++;
+	if (always)
+		st.reports++;
+	else
+		st.findings++;
 	pthread_mutex_lock(&lock);
 	for (i = 0; i < ARRAY_SIZE(seen) && seen[i]; i++)
 		if (seen[i] == fmt)
@@ -296,14 +248,6 @@ static void __attribute__((__noreturn__)) die(const char *fmt, ...)
 	exit(2);
 }
 
-static uint64_t now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec * 1000000000ULL + ts.tv_nsec;
-}
-
 /* ---------------------------------------------------------------- */
 /* Randomness: splitmix64, one stream per iteration                  */
 
@@ -312,40 +256,31 @@ static uint64_t now_ns(void)
  * that "--only N --case K" rebuilds case K without running the others),
  * the other answers the guest while it runs.
  */
-static uint64_t rng_state;
-static __thread uint64_t run_rng_state;
-
-static uint64_t splitmix(uint64_t *state)
-{
-	uint64_t z = (*state += 0x9e3779b97f4a7c15ULL);
-
-	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-	z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-	return z ^ (z >> 31);
-}
+static struct rng gen_rng;
+static __thread struct rng run_rng;
 
 static uint64_t rnd(void)
 {
-	return splitmix(&rng_state);
+	return rng_next(&gen_rng);
 }
 
 static uint64_t rnd_run(void)
 {
-	return splitmix(&run_rng_state);
+	return rng_next(&run_rng);
 }
 
 /* The stream for iteration iter, case k (k = -1: the VM itself). */
 static void rng_seed(uint64_t seed, uint64_t iter, int k)
 {
-	rng_state = seed ^ (iter * 0xd1342543de82ef95ULL) ^
+	gen_rng.s = seed ^ (iter * 0xd1342543de82ef95ULL) ^
 		    ((uint64_t)(k + 1) * 0xa0761d6478bd642fULL);
 	rnd();
-	run_rng_state = rnd();
+	run_rng.s = rnd();
 }
 
 static uint64_t below(uint64_t n)
 {
-	return n ? rnd() % n : 0;
+	return rng_below(&gen_rng, n);
 }
 
 /* True with probability percent/100. */
@@ -364,17 +299,9 @@ static uint64_t pick(const uint64_t *v, size_t n)
 /* A value a register might usefully hold. */
 static uint64_t interesting_value(void)
 {
-	static const uint64_t v[] = {
-		0, 1, 2, 0x7f, 0x80, 0xff, 0x7fff, 0x8000, 0xffff, 0x10000,
-		0x7fffffff, 0x80000000, 0xffffffff, 0x100000000ULL,
-		0x7fffffffffffULL, 0x800000000000ULL, 0xffff800000000000ULL,
-		0x8000000000000000ULL, 0xffffffffffffffffULL,
-		0xfffffffffffff000ULL, 0xfee00000, 0xffff0000, 0xfffffff0,
-	};
-
 	switch (below(4)) {
 	case 0:
-		return PICK(v);
+		return rng_edge(&gen_rng);
 	case 1:
 		return below(0x100000);
 	case 2:
@@ -480,20 +407,8 @@ static bool gpa_usable(struct vm *vm, uint64_t gpa)
  */
 static void tcg_sanitize(uint8_t *p, size_t n)
 {
-	size_t i;
-
-	if (!opt_tcg)
-		return;
-	for (i = 0; i + 2 < n; i++) {
-		if (p[i] != 0x0f)
-			continue;
-		if (p[i + 1] == 0x23 && ((p[i + 2] >> 3) & 5) == 5)
-			p[i + 2] = (p[i + 2] & ~0x38) | 6 << 3;
-		if (tcg_lme && p[i + 1] == 0x22 && !(p[i + 2] & 0x38))
-			p[i + 2] |= 2 << 3;
-		if (p[i + 1] == 0x00 && ((p[i + 2] >> 3) & 7) == 3)
-			p[i + 2] &= ~(1 << 3);
-	}
+	if (opt_tcg)
+		fuzz_tcg_sanitize(p, n, tcg_lme);
 }
 
 static void gwrite(struct vm *vm, uint64_t gpa, const void *buf, size_t len)
@@ -773,11 +688,9 @@ static void vm_mutate_slots(struct vm *vm)
 
 static int kvm_open(void)
 {
-	const char *path = opt_dev ? opt_dev : getenv("KVM_DEV");
+	const char *path = fuzz_dev_path(opt_dev);
 	int fd;
 
-	if (!path || !*path)
-		path = "/dev/kvm";
 	fd = open(path, O_RDWR | O_CLOEXEC);
 	if (fd < 0)
 		die("open %s: %s", path, strerror(errno));
@@ -929,46 +842,23 @@ static uint64_t find_unbacked(struct vm *vm)
 /* ---------------------------------------------------------------- */
 /* Descriptor tables, TSS, handlers, pool                            */
 
-static uint64_t desc(uint32_t base, uint32_t limit, int type, int s, int dpl,
-		     int l, int db, int g)
-{
-	uint64_t d;
-
-	d = (limit & 0xffffULL) | ((uint64_t)(base & 0xffffff) << 16);
-	d |= (uint64_t)(type & 0xf) << 40 | (uint64_t)(s & 1) << 44;
-	d |= (uint64_t)(dpl & 3) << 45 | 1ULL << 47;
-	d |= (uint64_t)((limit >> 16) & 0xf) << 48;
-	d |= (uint64_t)(l & 1) << 53 | (uint64_t)(db & 1) << 54;
-	d |= (uint64_t)(g & 1) << 55 | (uint64_t)(base >> 24) << 56;
-	return d;
-}
-
 static void build_gdt(struct vm *vm, struct gcase *c)
 {
 	uint64_t g[GDT_ENTRIES] = { 0 };
-	uint64_t handler0 = c->handlers;
 	int i;
 
-	g[SEL_CODE32 >> 3] = desc(0, 0xfffff, 0xb, 1, 0, 0, 1, 1);
-	g[SEL_DATA >> 3] = desc(0, 0xfffff, 0x3, 1, 0, 0, 1, 1);
-	g[SEL_CODE16 >> 3] = desc(0, 0xffff, 0xb, 1, 0, 0, 0, 0);
-	g[SEL_DATA16 >> 3] = desc(0, 0xffff, 0x3, 1, 0, 0, 0, 0);
-	g[SEL_CODE64 >> 3] = desc(0, 0xfffff, 0xb, 1, 0, 1, 0, 1);
-	g[SEL_CODE32_U >> 3] = desc(0, 0xfffff, 0xb, 1, 3, 0, 1, 1);
-	g[SEL_DATA_U >> 3] = desc(0, 0xfffff, 0x3, 1, 3, 0, 1, 1);
-	g[SEL_CODE64_U >> 3] = desc(0, 0xfffff, 0xb, 1, 3, 1, 0, 1);
+	x86_gdt_flat(g);
 	/* Available TSS: LTR marks it busy. */
-	g[SEL_TSS >> 3] = desc(c->tss, 0x67 + (pct(50) ? 0x2000 : 0), 0x9,
-			       0, 0, 0, 0, 0);
+	g[SEL_TSS >> 3] = x86_desc(c->tss, TSS_SIZE - 1 +
+				   (pct(50) ? 0x2000 : 0), SEG_TSS_AVAIL,
+				   0, 0, 0, 0, 0);
 	g[(SEL_TSS >> 3) + 1] = c->tss >> 32;
-	g[SEL_LDT >> 3] = desc(c->ldt, 0xff, 0x2, 0, 0, 0, 0, 0);
+	g[SEL_LDT >> 3] = x86_desc(c->ldt, 0xff, SEG_LDT, 0, 0, 0, 0, 0);
 	g[(SEL_LDT >> 3) + 1] = 0;
 	/* 32-bit call gate to the vector 0 handler, DPL 3. */
-	g[SEL_CALLGATE >> 3] = (handler0 & 0xffff) |
-			       (uint64_t)SEL_CODE32 << 16 |
-			       (uint64_t)0xec << 40 |
-			       (uint64_t)(handler0 >> 16 & 0xffff) << 48;
-	g[SEL_TSS2 >> 3] = desc(c->tss + 0x800, 0x67, 0x9, 0, 0, 0, 0, 0);
+	g[SEL_CALLGATE >> 3] = x86_gate(c->handlers, SEL_CODE32, GATE_CALL, 3);
+	g[SEL_TSS2 >> 3] = x86_desc(c->tss + 0x800, TSS_SIZE - 1,
+				    SEG_TSS_AVAIL, 0, 0, 0, 0, 0);
 	g[SEL_JUNK >> 3] = rnd();
 	for (i = 0; i < GDT_ENTRIES; i++)
 		if (pct(3))
@@ -978,8 +868,8 @@ static void build_gdt(struct vm *vm, struct gcase *c)
 			g[i] = rnd();
 	gwrite(vm, c->gdt, g, sizeof(g));
 	/* A small LDT: a code and a data segment, and junk. */
-	gw64(vm, c->ldt, desc(0, 0xfffff, 0xb, 1, 0, 0, 1, 1));
-	gw64(vm, c->ldt + 8, desc(0, 0xfffff, 0x3, 1, 3, 0, 1, 1));
+	gw64(vm, c->ldt, x86_desc(0, 0xfffff, SEG_CODE_RX, 1, 0, 0, 1, 1));
+	gw64(vm, c->ldt + 8, x86_desc(0, 0xfffff, SEG_DATA_RW, 1, 3, 0, 1, 1));
 	gw64(vm, c->ldt + 16, rnd());
 }
 
@@ -1067,18 +957,16 @@ static void build_idt(struct vm *vm, struct gcase *c)
 	} else {
 		for (v = 0; v < 256; v++) {
 			uint64_t h = c->handlers + v * HANDLER_STUB;
-			int type = pct(70) ? 0xe : 0xf;
+			int type = pct(70) ? GATE_INTR : GATE_TRAP;
 			int dpl = pct(50) ? 3 : 0;
 			uint16_t sel = c->hbits == 64 ? SEL_CODE64 : SEL_CODE32;
 			uint64_t lo;
 
-			if (c->hbits == 32 && pct(2)) {	/* task gate */
-				type = 0x5;
+			if (c->hbits == 32 && pct(2)) {
+				type = GATE_TASK;
 				sel = SEL_TSS2;
 			}
-			lo = (h & 0xffff) | (uint64_t)sel << 16 |
-			     (uint64_t)(0x80 | dpl << 5 | type) << 40 |
-			     (uint64_t)(h >> 16 & 0xffff) << 48;
+			lo = x86_gate(h, sel, type, dpl);
 			if (c->hbits == 64) {
 				if (pct(10))
 					lo |= (1 + below(7)) << 32;	/* IST */
@@ -1102,23 +990,22 @@ static void build_tss(struct vm *vm, struct gcase *c)
 	uint64_t t = c->tss, t2 = c->tss + 0x800;
 	int i;
 
-	grandom(vm, t, pct(10) ? 0x800 : 0x68);
+	grandom(vm, t, pct(10) ? 0x800 : TSS_SIZE);
 	if (c->hbits == 64) {
-		gw64(vm, t + 4, c->stack_top);			/* RSP0 */
-		for (i = 0; i < 7; i++)				/* IST1-7 */
-			gw64(vm, t + 0x24 + i * 8,
+		gw64(vm, t + TSS_SP0, c->stack_top);
+		for (i = 1; i <= 7; i++)
+			gw64(vm, t + TSS64_IST(i),
 			     pct(80) ? c->stack_top - 0x200 : rnd());
-		gw16(vm, t + 0x66, pct(80) ? 0x68 : rnd());	/* I/O map */
 	} else {
-		gw32(vm, t + 4, c->stack_top);			/* ESP0 */
-		gw32(vm, t + 8, SEL_DATA);			/* SS0 */
-		gw32(vm, t + 0x1c, c->cr3);			/* CR3 */
-		gw16(vm, t + 0x66, pct(80) ? 0x68 : rnd());
+		gw32(vm, t + TSS_SP0, c->stack_top);
+		gw32(vm, t + TSS32_SS0, SEL_DATA);
+		gw32(vm, t + TSS32_CR3, c->cr3);
 	}
+	gw16(vm, t + TSS_IOMAP, pct(80) ? TSS_SIZE : rnd());
 	/* The I/O permission bitmap: random, with the last byte 0xff. */
-	grandom(vm, t + 0x68, 0x800 - 0x68);
+	grandom(vm, t + TSS_SIZE, 0x800 - TSS_SIZE);
 	/* The task switch target: the handler of vector 0, flat 32-bit. */
-	gw32(vm, t2 + 0x1c, c->cr3);
+	gw32(vm, t2 + TSS32_CR3, c->cr3);
 	gw32(vm, t2 + 0x20, c->handlers);			/* EIP */
 	gw32(vm, t2 + 0x24, 2);					/* EFLAGS */
 	gw32(vm, t2 + 0x38, c->stack_top - 0x400);		/* ESP */
@@ -1126,7 +1013,7 @@ static void build_tss(struct vm *vm, struct gcase *c)
 	gw16(vm, t2 + 0x4c, SEL_CODE32);			/* CS */
 	gw16(vm, t2 + 0x50, SEL_DATA);				/* SS */
 	gw16(vm, t2 + 0x54, SEL_DATA);				/* DS */
-	gw16(vm, t2 + 0x66, 0x68);
+	gw16(vm, t2 + TSS_IOMAP, TSS_SIZE);
 }
 
 static void build_pool(struct vm *vm, struct gcase *c)
@@ -2421,18 +2308,6 @@ static void gen_code(struct cg *g)
 /* ---------------------------------------------------------------- */
 /* Registers                                                         */
 
-static struct kvm_segment mkseg(uint64_t base, uint32_t limit, uint16_t sel,
-				int type, int s, int dpl, int db, int l)
-{
-	struct kvm_segment sg = {
-		.base = base, .limit = limit, .selector = sel, .type = type,
-		.present = 1, .dpl = dpl, .db = db, .s = s, .l = l,
-		.g = limit > 0xfffff,
-	};
-
-	return sg;
-}
-
 /* One random change to the segment or control state. */
 static void weird_sregs(struct kvm_sregs *s)
 {
@@ -2687,58 +2562,39 @@ static void gen_case(struct vm *vm, struct vcpu *vc, struct gcase *c,
 		uint32_t dlimit = c->env == ENV_REAL && pct(50) ?
 				  0xffffffff : 0xffff;
 
-		c->cs_base = (uint64_t)sel << 4;
+		x86_sregs_real(s, sel, ssel, 0, dlimit, dpl);
+		c->cs_base = s->cs.base;
 		c->cs_sel = sel;
 		c->ss_sel = ssel;
-		s->cs = mkseg(c->cs_base, 0xffff, sel, 0xb, 1, dpl, 0, 0);
-		s->ss = mkseg((uint64_t)ssel << 4, 0xffff, ssel, 3, 1, dpl, 0,
-			      0);
-		s->ds = mkseg(0, dlimit, 0, 3, 1, dpl, 0, 0);
-		s->es = s->ds;
-		s->fs = s->ds;
-		s->gs = s->ds;
-		r->rsp = c->stack_top - ((uint64_t)ssel << 4);
+		r->rsp = c->stack_top - s->ss.base;
 	} else if (c->env == ENV_PM16) {
 		c->cs_base = c->code_gpa & ~0xffffULL;
 		c->cs_sel = SEL_CODE16;
 		c->ss_sel = SEL_DATA;
-		s->cs = mkseg(c->cs_base, 0xffff, SEL_CODE16, 0xb, 1, 0, 0, 0);
-		s->ss = mkseg(0, 0xffffffff, SEL_DATA, 3, 1, 0, 1, 0);
-		s->ds = s->ss;
-		s->es = s->ss;
-		s->fs = s->ss;
-		s->gs = s->ss;
+		x86_sregs_flat(s, false, false);
+		s->cs = x86_seg(c->cs_base, 0xffff, SEL_CODE16, SEG_CODE_RX,
+				1, 0, 0, 0);
 		r->rsp = c->stack_top;
 	} else {
-		int dpl = c->cpl3 ? 3 : 0;
 		bool l = c->env == ENV_LONG;
 
+		x86_sregs_flat(s, l, c->cpl3);
 		c->cs_base = 0;
-		c->cs_sel = l ? (c->cpl3 ? SEL_CODE64_U : SEL_CODE64) :
-			    (c->cpl3 ? SEL_CODE32_U : SEL_CODE32);
-		c->ss_sel = c->cpl3 ? SEL_DATA_U : SEL_DATA;
-		s->cs = mkseg(0, 0xffffffff, c->cs_sel, 0xb, 1, dpl, !l, l);
-		s->ss = mkseg(0, 0xffffffff, c->ss_sel, 3, 1, dpl, 1, 0);
-		s->ds = s->ss;
-		s->es = s->ss;
-		s->fs = s->ss;
-		s->gs = s->ss;
+		c->cs_sel = s->cs.selector;
+		c->ss_sel = s->ss.selector;
 		if (l && pct(30))
 			s->gs.base = interesting_value();
 		r->rsp = c->stack_top;
 	}
 	c->ds_sel = s->ds.selector;
 	/*
-	 * TR is busy, as KVM reports it.  QEMU's TCG aborts ("invalid tss
-	 * type") on an inter-privilege interrupt outside long mode when the
-	 * TR it caches is busy (its own LTR caches the available type), so
-	 * with the TCG workarounds it gets the available type there.
+	 * TR is busy, as KVM reports it; under TCG available (see
+	 * fuzz_tcg_fix_sregs()), as QEMU's own LTR caches it.
 	 */
-	s->tr = mkseg(c->tss, pct(70) ? 0x67 + 0x800 : 0x67, SEL_TSS,
-		      c->hbits == 16 ? 3 : 0xb, 0, 0, 0, 0);
-	if (opt_tcg && c->hbits != 64)
-		s->tr.type &= ~2;
-	s->ldt = mkseg(c->ldt, 0xff, SEL_LDT, 2, 0, 0, 0, 0);
+	s->tr = x86_seg(c->tss, pct(70) ? TSS_SIZE - 1 + 0x800 : TSS_SIZE - 1,
+			SEL_TSS, c->hbits == 16 ? SEG_TSS16_BUSY :
+			SEG_TSS_AVAIL | 2, 0, 0, 0, 0);
+	s->ldt = x86_seg(c->ldt, 0xff, SEL_LDT, SEG_LDT, 0, 0, 0, 0);
 	if (pct(50))
 		s->ldt.present = 0, s->ldt.unusable = 1;
 	s->gdt.base = c->gdt;
@@ -2749,11 +2605,13 @@ static void gen_case(struct vm *vm, struct vcpu *vc, struct gcase *c,
 		s->idt.limit = below(0x1000);
 	if (pct(3))
 		s->interrupt_bitmap[below(4)] = 1ULL << below(64);
+	if (opt_tcg)
+		fuzz_tcg_fix_sregs(s);
 	c->plain = *s;
 	if (pct(8))
 		weird_sregs(s);
-	if (opt_tcg && (s->efer & EFER_LME) && !(s->cr0 & CR0_PG))
-		s->efer &= ~EFER_LME;
+	if (opt_tcg)
+		fuzz_tcg_fix_sregs(s);
 	tcg_lme = smp_iteration || ((s->efer | c->plain.efer) & EFER_LME);
 
 	/* Tables in memory. */
@@ -2920,7 +2778,7 @@ static void *wd_main(void *arg)
 	(void)arg;
 	pthread_mutex_lock(&wd.lock);
 	for (;;) {
-		uint64_t now = now_ns(), wake = 0;
+		uint64_t now = fuzz_now_ns(), wake = 0;
 		struct timespec ts;
 		int i;
 
@@ -2964,7 +2822,7 @@ static void wd_arm(int v, struct kvm_run *run, unsigned int ms)
 	pthread_mutex_lock(&wd.lock);
 	e->thread = pthread_self();
 	e->run = run;
-	e->deadline = now_ns() + ms * 1000000ULL;
+	e->deadline = fuzz_now_ns() + ms * 1000000ULL;
 	e->kicked = 0;
 	e->iter = cur_iter;
 	e->kcase = cur_case;
@@ -3003,56 +2861,22 @@ static void sig_nop(int sig)
 /* ---------------------------------------------------------------- */
 /* The kernel log                                                    */
 
-static const char *const bad_kmsg[] = {
-	"WARNING:", "BUG:", "Oops", "general protection", "soft lockup",
-	"hung task", "blocked for more than", "Call Trace", "RIP: ",
-	"kernel BUG", "UBSAN", "KASAN", "refcount_t", "list_add corruption",
-	"list_del corruption", "double fault", "stack-protector",
-	"unchecked MSR access", "Bad page", "rcu_sched self-detected",
-	"rcu: INFO",
-};
-
-static void kmsg_open(void)
-{
-	kmsg_fd = open("/dev/kmsg", O_RDONLY | O_NONBLOCK | O_CLOEXEC);
-	if (kmsg_fd >= 0)
-		lseek(kmsg_fd, 0, SEEK_END);
-}
-
 /* New kernel log lines since the last call; bad ones are findings. */
 static void kmsg_check(void)
 {
-	char buf[2048];
-	ssize_t n;
-	int bad = 0;
+	const char *msg;
+	bool bad;
+	int nbad = 0;
 
-	if (kmsg_fd < 0)
-		return;
-	for (;;) {
-		char *msg;
-		size_t i;
-
-		n = read(kmsg_fd, buf, sizeof(buf) - 1);
-		if (n < 0 && errno == EPIPE)
-			continue;		/* overwritten: skip ahead */
-		if (n <= 0)
-			break;
-		buf[n] = 0;
-		msg = strchr(buf, ';');
-		msg = msg ? msg + 1 : buf;
-		msg[strcspn(msg, "\n")] = 0;
+	while ((msg = kmsg_next(&kmsg, &bad))) {
 		st.kmsg_lines++;
-		for (i = 0; i < ARRAY_SIZE(bad_kmsg); i++)
-			if (strstr(msg, bad_kmsg[i]))
-				break;
-		if (i < ARRAY_SIZE(bad_kmsg)) {
-			if (!bad++)
+		if (bad) {
+			if (!nbad++)
 				kfinding("kernel log: %s", msg);
-			else if (bad < 60)
+			else if (nbad < 60)
 				say("  kernel: %s\n", msg);
-		} else if (strstr(msg, "okvm") || strstr(msg, "kvm")) {
-			if (st.kmsg_lines < 100)
-				say("kernel: %s\n", msg);
+		} else if (strstr(msg, "kvm") && st.kmsg_lines < 100) {
+			say("kernel: %s\n", msg);
 		}
 	}
 }
@@ -3062,27 +2886,9 @@ static void kmsg_check(void)
 
 static const char *exit_name(uint32_t r)
 {
-	static const char *const names[] = {
-		[KVM_EXIT_UNKNOWN] = "UNKNOWN", [KVM_EXIT_EXCEPTION] = "EXCEPTION",
-		[KVM_EXIT_IO] = "IO", [KVM_EXIT_HYPERCALL] = "HYPERCALL",
-		[KVM_EXIT_DEBUG] = "DEBUG", [KVM_EXIT_HLT] = "HLT",
-		[KVM_EXIT_MMIO] = "MMIO",
-		[KVM_EXIT_IRQ_WINDOW_OPEN] = "IRQ_WINDOW_OPEN",
-		[KVM_EXIT_SHUTDOWN] = "SHUTDOWN",
-		[KVM_EXIT_FAIL_ENTRY] = "FAIL_ENTRY", [KVM_EXIT_INTR] = "INTR",
-		[KVM_EXIT_SET_TPR] = "SET_TPR",
-		[KVM_EXIT_TPR_ACCESS] = "TPR_ACCESS", [KVM_EXIT_NMI] = "NMI",
-		[KVM_EXIT_INTERNAL_ERROR] = "INTERNAL_ERROR",
-		[KVM_EXIT_SYSTEM_EVENT] = "SYSTEM_EVENT",
-		[KVM_EXIT_X86_RDMSR] = "X86_RDMSR",
-		[KVM_EXIT_X86_WRMSR] = "X86_WRMSR",
-		[KVM_EXIT_X86_BUS_LOCK] = "X86_BUS_LOCK",
-		[KVM_EXIT_NOTIFY] = "NOTIFY",
-	};
+	const char *name = fuzz_exit_name(r);
 
-	if (r < ARRAY_SIZE(names) && names[r])
-		return names[r];
-	return "?";
+	return name ? name : "?";
 }
 
 /* The instruction at the guest's linear address lin, past prefixes. */
@@ -3679,7 +3485,7 @@ static void *worker_main(void *arg)
 	cur_iter = w->iter;
 	cur_case = w->kcase;
 	cur_env = w->c->env;
-	run_rng_state = w->rng;
+	run_rng.s = w->rng;
 	run_case(w->vm, 1, w->c);
 	return NULL;
 }
@@ -3736,13 +3542,13 @@ static void run_iteration(uint64_t iter)
 		cur_env = c[0].env;
 		load_case(&vm, 0, &c[0]);
 		if (nvcpus > 1) {
-			uint64_t run_rng = run_rng_state;
+			struct rng first = run_rng;
 
 			rng_seed(opt_seed, iter, k + 32);
 			gen_case(&vm, &vm.vcpu[1], &c[1], g, c[0].used);
 			load_case(&vm, 1, &c[1]);
-			w.rng = run_rng_state;
-			run_rng_state = run_rng;
+			w.rng = run_rng.s;
+			run_rng = first;
 		}
 		if (!(opt_cases & (1ULL << k)))
 			continue;
@@ -3823,7 +3629,7 @@ static void print_summary(void)
 	}
 	say("guest_fuzz: vectors seen by the guest's handlers:%s\n",
 	    n ? buf : " none");
-	say("guest_fuzz: VMs %llu, KVM_RUNs %llu (EINTR %llu, EFAULT %llu), internal errors: emulation %llu (NPF %llu, string I/O %llu), other %llu; SET_SREGS refused %llu; slot changes %llu; about %llu guest instructions\n",
+	say("guest_fuzz: VMs %llu, KVM_RUNs %llu (EINTR %llu, EFAULT %llu), internal errors: emulation %llu (NPF %llu, string I/O %llu), other %llu; SET_SREGS refused %llu; slot changes %llu; guest instructions (estimate, see README) %llu\n",
 	    (unsigned long long)st.vms, (unsigned long long)st.vcpu_runs,
 	    (unsigned long long)st.eintr, (unsigned long long)st.efault,
 	    (unsigned long long)st.internal_sub[1],
@@ -3840,11 +3646,13 @@ static void print_summary(void)
 	    (unsigned long long)st.pio_probes,
 	    (unsigned long long)st.internal_again,
 	    (unsigned long long)st.efault_fixed);
-	say("guest_fuzz: seed %llu runs %llu exits %llu crashes %llu\n",
+	say("guest_fuzz: seed %llu runs %llu exits %llu insns-estimate %llu crashes %llu reports %llu\n",
 	    (unsigned long long)opt_seed, (unsigned long long)st.runs,
-	    (unsigned long long)st.exits, (unsigned long long)st.findings);
+	    (unsigned long long)st.exits, (unsigned long long)st.insns,
+	    (unsigned long long)st.findings, (unsigned long long)st.reports);
 	if (opt_ktap)
-		printf("%s 1 guest_fuzz\n", st.findings ? "not ok" : "ok");
+		printf("%s 1 guest_fuzz\n",
+		       st.findings || st.reports ? "not ok" : "ok");
 	fflush(stdout);
 }
 
@@ -3854,6 +3662,8 @@ static void usage(void)
 		"usage: guest_fuzz [options]\n"
 		"  --seed S        the seed (default: from the clock, printed)\n"
 		"  --iterations N  stop after N iterations (VMs) (default: none)\n"
+		"  --insns N       stop after about N guest instructions (the\n"
+		"                  estimate the summary prints; default: none)\n"
 		"  --seconds T     stop after T seconds (default 60; 0: none)\n"
 		"  --only N        run iteration N alone\n"
 		"  --case K[,K...] with --only: run only these cases of it\n"
@@ -3945,6 +3755,8 @@ static void parse_args(int argc, char **argv)
 			have_seed = true;
 		} else if (!strcmp(a, "--iterations")) {
 			opt_iterations = num(v);
+		} else if (!strcmp(a, "--insns")) {
+			opt_insns = num(v);
 		} else if (!strcmp(a, "--seconds")) {
 			opt_seconds = strtod(v, NULL);
 		} else if (!strcmp(a, "--only")) {
@@ -3973,7 +3785,7 @@ static void parse_args(int argc, char **argv)
 		}
 	}
 	if (!have_seed)
-		opt_seed = now_ns() % 1000000007ULL;
+		opt_seed = fuzz_random_seed();
 }
 
 /* okvm answers KVM_CAP_SYNC_MMU with 0; KVM with 1. */
@@ -4016,15 +3828,8 @@ int main(int argc, char **argv)
 	sigaction(SIGFPE, &sa, NULL);
 	sigaction(SIGABRT, &sa, NULL);
 
-	if (opt_tcg < 0) {
-		char sig[13] = { 0 };
-
-		__cpuid(0x40000000, eax, ebx, ecx, edx);
-		memcpy(sig, &ebx, 4);
-		memcpy(sig + 4, &ecx, 4);
-		memcpy(sig + 8, &edx, 4);
-		opt_tcg = !strcmp(sig, "TCGTCGTCGTCG");
-	}
+	if (opt_tcg < 0)
+		opt_tcg = fuzz_under_tcg();
 	host_phys_bits = 36;
 	if (__get_cpuid(0x80000008, &eax, &ebx, &ecx, &edx))
 		host_phys_bits = eax & 0xff;
@@ -4038,34 +3843,37 @@ int main(int argc, char **argv)
 	kvm_fd = kvm_open();
 	if (opt_target < 0)
 		opt_target = probe_target();
-	say("guest_fuzz: seed %llu target %s%s iterations %llu seconds %g exits/case %u case-ms %u\n",
+	say("guest_fuzz: seed %llu target %s%s iterations %llu insns %llu seconds %g exits/case %u case-ms %u\n",
 	    (unsigned long long)opt_seed,
 	    opt_target == TARGET_OKVM ? "okvm" : "kvm",
 	    opt_tcg ? " (tcg-safe)" : "",
-	    (unsigned long long)opt_iterations, opt_seconds, opt_exits,
+	    (unsigned long long)opt_iterations,
+	    (unsigned long long)opt_insns, opt_seconds, opt_exits,
 	    opt_case_ms);
-	kmsg_open();
+	kmsg_open(&kmsg);
 	wd_init();
 
-	start = now_ns();
+	start = fuzz_now_ns();
 	if (opt_only >= 0) {
 		run_iteration(opt_only);
 	} else {
 		for (iter = opt_start;; iter++) {
 			if (opt_iterations && iter - opt_start >= opt_iterations)
 				break;
+			if (opt_insns && st.insns >= opt_insns)
+				break;
 			if (opt_seconds > 0 &&
-			    now_ns() - start > opt_seconds * 1e9)
+			    fuzz_now_ns() - start > opt_seconds * 1e9)
 				break;
 			run_iteration(iter);
 		}
 	}
 	{
-		double secs = (now_ns() - start) / 1e9;
+		double secs = (fuzz_now_ns() - start) / 1e9;
 
 		say("guest_fuzz: %.1f s: %.1f runs/s, %.1f exits/s\n", secs,
 		    st.runs / secs, st.exits / secs);
 	}
 	print_summary();
-	return st.findings ? 1 : 0;
+	return st.findings || st.reports ? 1 : 0;
 }

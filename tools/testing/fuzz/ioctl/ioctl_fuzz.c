@@ -42,13 +42,11 @@
 #include <string.h>
 #include <time.h>
 #include <ucontext.h>
-#include <cpuid.h>
 #include <unistd.h>
 #include <linux/fiemap.h>
 #include <linux/fs.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
-#include <sys/random.h>
 #include <sys/resource.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -81,7 +79,6 @@
 #define VM_SLOTS	8
 #define NR_ERRNO	134
 #define NR_EXITS	64
-#define MiB		(1024UL * 1024)
 
 /* Per thread: 2 scratch pages, a guard page, a read-only page. */
 #define THREAD_AREA	(4 * PAGE_SIZE)
@@ -98,6 +95,7 @@
 static struct {
 	uint64_t seed;
 	uint64_t max_ops;
+	uint64_t max_ioctls;	/* 0: no bound */
 	unsigned int seconds;
 	unsigned int threads;
 	bool ktap;
@@ -402,6 +400,7 @@ struct worker {
 	uint64_t stuck_reported;	/* the op_start last reported stuck */
 	const char *volatile op_name;
 	uint64_t ops;
+	volatile uint64_t ioctls;	/* read by the main thread */
 	uint64_t exits[NR_EXITS];
 	struct op_stat stats[NR_STATS];
 };
@@ -414,6 +413,8 @@ static struct timespec start_time;
 static int children;		/* forked, not yet reaped; atomic */
 static int unpooled;		/* workers holding fds outside the pool; atomic */
 static int crashes;		/* children killed by a signal they should not get */
+static struct kmsg kmsg;	/* the main thread's, for debug reports */
+static unsigned int reports;	/* bad kernel log lines seen */
 static unsigned int timeout_scale = 1;
 
 /*
@@ -425,14 +426,6 @@ static __thread sigjmp_buf *volatile fault_jmp;
 
 /* ------------------------------------------------------------------ */
 /* Small helpers.                                                      */
-
-static uint64_t now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec * 1000000000ULL + ts.tv_nsec;
-}
 
 static double elapsed(void)
 {
@@ -474,6 +467,8 @@ static void record(struct worker *w, int st, int err)
 	struct op_stat *s = &w->stats[st];
 
 	s->calls++;
+	if (st <= ST_VFS_IOCTL)
+		w->ioctls++;
 	if (!err)
 		s->ok++;
 	else
@@ -483,7 +478,7 @@ static void record(struct worker *w, int st, int err)
 static void begin_call(struct worker *w, int st)
 {
 	w->op_name = stat_name(st);
-	w->op_start = now_ns();
+	w->op_start = fuzz_now_ns();
 }
 
 static void end_call(struct worker *w, int st, long r)
@@ -855,21 +850,10 @@ static void put_payload(struct worker *w, uint8_t *p, const void *src,
  * debug register on purpose; and unless --guests says otherwise there
  * are no long-mode guests.  --no-tcg-safe shows the QEMU bugs.
  */
-#define TCG_EFER_LME	(1ULL << 8)
-#define TCG_EFER_LMA	(1ULL << 10)
-#define TCG_CR0_PG	(1ULL << 31)
-#define TCG_CR4_PAE	(1ULL << 5)
-
 static void tcg_fix_sregs(struct kvm_sregs *s)
 {
-	if (!opt.tcg_safe)
-		return;
-	s->tr.present = 1;
-	s->tr.unusable = 0;
-	s->tr.type = (s->tr.type & 8) ? 9 : 1;
-	if ((s->efer & TCG_EFER_LME) &&
-	    (!(s->cr0 & TCG_CR0_PG) || !(s->cr4 & TCG_CR4_PAE)))
-		s->efer &= ~(TCG_EFER_LME | TCG_EFER_LMA);
+	if (opt.tcg_safe)
+		fuzz_tcg_fix_sregs(s);
 }
 
 /*
@@ -2652,7 +2636,7 @@ static void *worker_main(void *arg)
 		op = pick_op(&w->rng);
 		trace(w, "op %" PRIu64 ": %s", w->ops, op->name);
 		w->op_kind = op->name;
-		w->op_begin = now_ns();
+		w->op_begin = fuzz_now_ns();
 		op->fn(w);
 		w->op_begin = 0;
 		w->ops++;
@@ -2703,7 +2687,8 @@ static void sweep_fds(void)
 			off += d->d_reclen;
 			fd = atoi(d->d_name);
 			if (d->d_name[0] < '0' || d->d_name[0] > '9' ||
-			    fd <= 2 || fd == dfd || fd >= 1024)
+			    fd <= 2 || fd == dfd || fd == kmsg.fd ||
+			    fd >= 1024)
 				continue;
 			now[fd] = 1;
 		}
@@ -2758,7 +2743,7 @@ static bool check_stuck(void)
 	for (i = 0; i < opt.threads; i++) {
 		uint64_t t = workers[i].op_start;
 		/* The clock after the start, or the call may seem to predate it. */
-		uint64_t now = now_ns();
+		uint64_t now = fuzz_now_ns();
 
 		uint64_t b = workers[i].op_begin;
 
@@ -2798,29 +2783,37 @@ static const char *errno_name(int e)
 	return s ? s : "?";
 }
 
-static const char *exit_name(int r)
+static uint64_t ioctls_made(void)
 {
-	static const char *const names[] = {
-		[KVM_EXIT_UNKNOWN] = "UNKNOWN", [KVM_EXIT_EXCEPTION] = "EXCEPTION",
-		[KVM_EXIT_IO] = "IO", [KVM_EXIT_HYPERCALL] = "HYPERCALL",
-		[KVM_EXIT_DEBUG] = "DEBUG", [KVM_EXIT_HLT] = "HLT",
-		[KVM_EXIT_MMIO] = "MMIO", [KVM_EXIT_IRQ_WINDOW_OPEN] = "IRQ_WINDOW_OPEN",
-		[KVM_EXIT_SHUTDOWN] = "SHUTDOWN", [KVM_EXIT_FAIL_ENTRY] = "FAIL_ENTRY",
-		[KVM_EXIT_INTR] = "INTR", [KVM_EXIT_SET_TPR] = "SET_TPR",
-		[KVM_EXIT_TPR_ACCESS] = "TPR_ACCESS",
-		[KVM_EXIT_INTERNAL_ERROR] = "INTERNAL_ERROR",
-		[KVM_EXIT_SYSTEM_EVENT] = "SYSTEM_EVENT",
-		[KVM_EXIT_IOAPIC_EOI] = "IOAPIC_EOI",
-		[KVM_EXIT_X86_RDMSR] = "X86_RDMSR", [KVM_EXIT_X86_WRMSR] = "X86_WRMSR",
-		[KVM_EXIT_X86_BUS_LOCK] = "X86_BUS_LOCK",
-	};
+	uint64_t n = 0;
+	unsigned int t;
 
-	if (r < (int)(sizeof(names) / sizeof(names[0])) && names[r])
-		return names[r];
-	return NULL;
+	for (t = 0; t < opt.threads; t++)
+		n += workers[t].ioctls;
+	return n;
 }
 
-static void report(double secs, uint64_t total_ops)
+/*
+ * New kernel log lines: a debug report (parse.awk's kind of line, and
+ * lockups) is a finding of this run, printed the first 60 times.
+ */
+static void check_kmsg(void)
+{
+	const char *msg;
+	bool bad;
+
+	while ((msg = kmsg_next(&kmsg, &bad))) {
+		if (bad && ++reports <= 60)
+			printf("%sioctl_fuzz: kernel log: %s\n", prefix(), msg);
+	}
+}
+
+/*
+ * Prints the counts per call and exit; sets the system calls made
+ * (loads and stores are not) and how many of them were ioctls.
+ */
+static void report(double secs, uint64_t total_ops, uint64_t *syscalls,
+		   uint64_t *ioctl_calls)
 {
 	static struct op_stat sum[NR_STATS];
 	uint64_t exits[NR_EXITS] = { 0 }, calls = 0;
@@ -2844,6 +2837,10 @@ static void report(double secs, uint64_t total_ops)
 		if (!sum[st].calls)
 			continue;
 		calls += sum[st].calls;
+		if (st <= ST_VFS_IOCTL)
+			*ioctl_calls += sum[st].calls;
+		if (st != ST_TOUCH)
+			*syscalls += sum[st].calls;
 		n = snprintf(line, sizeof(line), "%s  %-32s %8" PRIu64 " ok %" PRIu64,
 			     prefix(), stat_name(st), sum[st].calls, sum[st].ok);
 		for (e = 1; e < NR_ERRNO && n < (int)sizeof(line) - 32; e++)
@@ -2857,9 +2854,9 @@ static void report(double secs, uint64_t total_ops)
 	for (e = 0; e < NR_EXITS && n < (int)sizeof(line) - 40; e++) {
 		if (!exits[e])
 			continue;
-		if (exit_name(e))
+		if (fuzz_exit_name(e))
 			n += snprintf(line + n, sizeof(line) - n, " %s %" PRIu64,
-				      exit_name(e), exits[e]);
+				      fuzz_exit_name(e), exits[e]);
 		else
 			n += snprintf(line + n, sizeof(line) - n, " %u %" PRIu64,
 				      e, exits[e]);
@@ -2891,11 +2888,13 @@ static void teardown(bool tidy)
 static void usage(void)
 {
 	fprintf(stderr,
-		"usage: ioctl_fuzz [--seed S] [--ops N] [--seconds T] [--threads N]\n"
+		"usage: ioctl_fuzz [--seed S] [--ops N] [--ioctls N] [--seconds T]\n"
+		"                  [--threads N]\n"
 		"                  [--ktap] [--trace] [--[no-]tcg-safe] [--dev PATH]\n"
 		"                  [--guests LIST] [--skip LIST]\n"
 		"  --seed S      64-bit seed (default: from the clock), printed at start\n"
 		"  --ops N       stop after N operations in all (default %" PRIu64 ")\n"
+		"  --ioctls N    stop after N ioctls in all (default: no bound)\n"
 		"  --seconds T   stop after T seconds (default %u)\n"
 		"  --threads N   worker threads, 1 to %d (default %u)\n"
 		"  --ktap        KTAP output for the test runner; the default\n"
@@ -2951,6 +2950,8 @@ static void parse_args(int argc, char **argv)
 			have_seed = true;
 		} else if (!strcmp(a, "--ops")) {
 			opt.max_ops = parse_u64(argv[++i]);
+		} else if (!strcmp(a, "--ioctls")) {
+			opt.max_ioctls = parse_u64(argv[++i]);
 		} else if (!strcmp(a, "--seconds")) {
 			opt.seconds = parse_u64(argv[++i]);
 		} else if (!strcmp(a, "--threads")) {
@@ -2969,30 +2970,11 @@ static void parse_args(int argc, char **argv)
 	}
 	if (!opt.threads || opt.threads > MAX_THREADS)
 		usage();
-	if (!have_seed) {
-		struct timespec ts;
-
-		if (getrandom(&opt.seed, sizeof(opt.seed), GRND_NONBLOCK) !=
-		    sizeof(opt.seed)) {
-			clock_gettime(CLOCK_REALTIME, &ts);
-			opt.seed = ts.tv_sec * 1000000000ULL + ts.tv_nsec;
-		}
-	}
-	if (!opt.dev) {
-		opt.dev = getenv("KVM_DEV");
-		if (!opt.dev || !*opt.dev)
-			opt.dev = "/dev/kvm";
-	}
-	if (opt.tcg_safe < 0) {
-		unsigned int a, b, c, d;
-		char sig[12];
-
-		__cpuid(0x40000000, a, b, c, d);
-		memcpy(sig, &b, 4);
-		memcpy(sig + 4, &c, 4);
-		memcpy(sig + 8, &d, 4);
-		opt.tcg_safe = !memcmp(sig, "TCGTCGTCGTCG", 12);
-	}
+	if (!have_seed)
+		opt.seed = fuzz_random_seed();
+	opt.dev = fuzz_dev_path(opt.dev);
+	if (opt.tcg_safe < 0)
+		opt.tcg_safe = fuzz_under_tcg();
 	guest_tcg_safe = opt.tcg_safe;
 	if (opt.tcg_safe && !guest_modes_set)
 		guest_parse_modes("real,flat32,user32,paged32,v86,mutant,random");
@@ -3053,7 +3035,7 @@ static void setup_arena(void)
 
 int main(int argc, char **argv)
 {
-	uint64_t deadline, total = 0;
+	uint64_t deadline, total = 0, calls = 0, ioctl_calls = 0;
 	bool stuck = false, tidy;
 	struct rng main_rng;
 	unsigned int i;
@@ -3073,8 +3055,10 @@ int main(int argc, char **argv)
 
 	if (opt.ktap)
 		printf("KTAP version 1\n1..1\n");
-	printf("%sioctl_fuzz: seed %" PRIu64 " ops %" PRIu64 " seconds %u threads %u dev %s (%s)%s\n",
-	       prefix(), opt.seed, opt.max_ops, opt.seconds, opt.threads,
+	printf("%sioctl_fuzz: seed %" PRIu64 " ops %" PRIu64 " ioctls %" PRIu64
+	       " seconds %u threads %u dev %s (%s)%s\n",
+	       prefix(), opt.seed, opt.max_ops, opt.max_ioctls, opt.seconds,
+	       opt.threads,
 	       opt.dev, access("/sys/module/okvm", F_OK) ? "not okvm" : "okvm",
 	       opt.tcg_safe ? " tcg-safe" : "");
 
@@ -3091,13 +3075,14 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	close(fd);
+	kmsg_open(&kmsg);
 
 	main_rng.s = opt.seed;
 	tidy = rng_chance(&main_rng, 1, 2);
 	pick_op(&main_rng);	/* sums the weights before the workers start */
 	pthread_barrier_init(&start_line, NULL, opt.threads + 1);
 	clock_gettime(CLOCK_MONOTONIC, &start_time);
-	deadline = now_ns() + opt.seconds * 1000000000ULL;
+	deadline = fuzz_now_ns() + opt.seconds * 1000000000ULL;
 	for (i = 0; i < opt.threads; i++) {
 		struct worker *w = &workers[i];
 
@@ -3118,16 +3103,19 @@ int main(int argc, char **argv)
 
 		usleep(100000);
 		reap(false);
+		check_kmsg();
 		if (i % 20 == 19)
 			sweep_fds();
-		if (now_ns() >= deadline)
+		if (fuzz_now_ns() >= deadline)
 			stop = 1;
 		for (t = 0; t < opt.threads; t++)
 			running |= !workers[t].done;
+		if (opt.max_ioctls && ioctls_made() >= opt.max_ioctls)
+			stop = 1;
 		if (!running)
 			break;
 		if (i % 50 == 49 && check_stuck() && stop &&
-		    now_ns() > deadline + 60000000000ULL * timeout_scale) {
+		    fuzz_now_ns() > deadline + 60000000000ULL * timeout_scale) {
 			/* A call that never returns: report and give up. */
 			stuck = true;
 			break;
@@ -3142,17 +3130,22 @@ int main(int argc, char **argv)
 		teardown(tidy);
 		reap(true);
 	}
-	report(secs, total);
+	report(secs, total, &calls, &ioctl_calls);
 	printf("%sioctl_fuzz: %s at exit\n", prefix(),
 	       stuck ? "gave up on stuck threads" :
 	       tidy ? "closed and unmapped everything" :
 		      "left fds and mappings for exit to release");
-	printf("%sioctl_fuzz: seed %" PRIu64 " ops %" PRIu64 " seconds %.0f crashes %d\n",
-	       prefix(), opt.seed, total, secs, crashes);
+	/* A call that never returned is as much a finding as a crash. */
+	crashes += stuck;
+	check_kmsg();
+	printf("%sioctl_fuzz: seed %" PRIu64 " ops %" PRIu64 " calls %" PRIu64
+	       " ioctls %" PRIu64 " seconds %.0f crashes %d reports %u\n",
+	       prefix(), opt.seed, total, calls, ioctl_calls, secs, crashes,
+	       reports);
 	if (opt.ktap)
-		printf("%s 1 ioctl_fuzz\n", stuck || crashes ? "not ok" : "ok");
+		printf("%s 1 ioctl_fuzz\n", crashes || reports ? "not ok" : "ok");
 	fflush(stdout);
 	if (stuck)
 		_exit(1);
-	return crashes ? 1 : 0;
+	return crashes || reports ? 1 : 0;
 }

@@ -10,43 +10,7 @@
 #include <stdint.h>
 #include <linux/kvm.h>
 
-#define PAGE_SIZE	4096UL
-
-/*
- * splitmix64: small, fast and good enough; every worker has its own
- * stream derived from the seed, so that one seed gives one sequence of
- * operations per worker.
- */
-struct rng {
-	uint64_t s;
-};
-
-static inline uint64_t rng_next(struct rng *r)
-{
-	uint64_t z = (r->s += 0x9e3779b97f4a7c15ULL);
-
-	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-	z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-	return z ^ (z >> 31);
-}
-
-/* Uniform in [0, n); n == 0 gives 0. */
-static inline uint64_t rng_below(struct rng *r, uint64_t n)
-{
-	return n ? rng_next(r) % n : 0;
-}
-
-/* True with probability num/den. */
-static inline bool rng_chance(struct rng *r, unsigned int num,
-			      unsigned int den)
-{
-	return rng_below(r, den) < num;
-}
-
-void rng_fill(struct rng *r, void *buf, size_t len);
-
-/* A value at or next to an interesting boundary, or a random one. */
-uint64_t rng_edge(struct rng *r);
+#include "../lib/fuzz.h"
 
 /*
  * Guest programs (ioctl_guest.c).  guest_build() writes a program, and

@@ -26,6 +26,7 @@
 #include <string.h>
 
 #include "ioctl_fuzz.h"
+#include "../lib/x86.h"
 
 #define OFF_GDT		0x1000
 #define OFF_TSS		0x1800
@@ -34,48 +35,7 @@
 #define OFF_STACK	0x8000
 #define OFF_CODE	0x8000
 #define CODE_MAX	(GUEST_SETUP_SIZE - OFF_CODE)
-
-#define CR0_PE		(1ULL << 0)
-#define CR0_MP		(1ULL << 1)
-#define CR0_EM		(1ULL << 2)
-#define CR0_TS		(1ULL << 3)
-#define CR0_ET		(1ULL << 4)
-#define CR0_NE		(1ULL << 5)
-#define CR0_WP		(1ULL << 16)
-#define CR0_AM		(1ULL << 18)
-#define CR0_NW		(1ULL << 29)
-#define CR0_CD		(1ULL << 30)
-#define CR0_PG		(1ULL << 31)
-#define CR4_PSE		(1ULL << 4)
-#define CR4_PAE		(1ULL << 5)
-#define CR4_OSFXSR	(1ULL << 9)
-#define CR4_OSXMMEXCPT	(1ULL << 10)
-#define EFER_SCE	(1ULL << 0)
-#define EFER_LME	(1ULL << 8)
-#define EFER_LMA	(1ULL << 10)
-#define EFER_NX		(1ULL << 11)
-#define RFLAGS_FIXED	(1ULL << 1)
-#define RFLAGS_TF	(1ULL << 8)
-#define RFLAGS_IF	(1ULL << 9)
-#define RFLAGS_AC	(1ULL << 18)
-#define RFLAGS_VM	(1ULL << 17)
-
-/* GDT selectors; the descriptors are in gdt[] below. */
-#define SEL_CODE32	0x08
-#define SEL_DATA	0x10
-#define SEL_CODE64	0x18
-#define SEL_CODE32_U	0x23
-#define SEL_DATA_U	0x2b
-#define SEL_TSS		0x30
-
-static const uint64_t gdt[] = {
-	0,
-	0x00cf9b000000ffffULL,	/* 32-bit code, ring 0 */
-	0x00cf93000000ffffULL,	/* data, ring 0 */
-	0x00af9b000000ffffULL,	/* 64-bit code, ring 0 */
-	0x00cffb000000ffffULL,	/* 32-bit code, ring 3 */
-	0x00cff3000000ffffULL,	/* data, ring 3 */
-};
+#define GDT_ENTRIES	(GDT_FLAT_ENTRIES + 2)	/* and the TSS */
 
 /* Guest code, assembled here; the bytes lie between name_start/_end. */
 #define GUEST_CODE(name, mode, code)					\
@@ -347,76 +307,19 @@ static bool prog_allowed(const struct guest_prog *p)
 	       !(guest_tcg_safe && p->start == g16_dr_start);
 }
 
-/* Under TCG: random code gets no MOV to a debug register (0f 23). */
-static void tcg_scrub(uint8_t *code, size_t len)
+/*
+ * The shared flat segments, then the TSS (16 bytes: the high half of its
+ * base for long mode).
+ */
+static void build_gdt(uint8_t *mem, uint64_t gpa)
 {
-	size_t i;
+	uint64_t g[GDT_ENTRIES] = { 0 };
 
-	for (i = 0; guest_tcg_safe && i + 1 < len; i++)
-		if (code[i] == 0x0f && code[i + 1] == 0x23)
-			code[i + 1] = 0x0b;	/* UD2 */
-}
-
-
-void rng_fill(struct rng *r, void *buf, size_t len)
-{
-	uint8_t *p = buf;
-
-	while (len >= 8) {
-		uint64_t v = rng_next(r);
-
-		memcpy(p, &v, 8);
-		p += 8;
-		len -= 8;
-	}
-	while (len--)
-		*p++ = rng_next(r);
-}
-
-uint64_t rng_edge(struct rng *r)
-{
-	static const uint64_t edges[] = {
-		0, 1, 2, 0x7f, 0x80, 0xff, 0x100, 0xfff, 0x1000, 0x1001,
-		0xffff, 0x10000, 0xfffff, 0x100000, 0x7fffffff, 0x80000000,
-		0xffffffff, 0x100000000ULL, 0x7fffffffffffULL,
-		0x800000000000ULL, 0xffff800000000000ULL,
-		0x7fffffffffffffffULL, 0x8000000000000000ULL, ~0ULL, ~0ULL - 1,
-		0xfffffffffffff000ULL,
-	};
-	uint64_t v;
-
-	switch (rng_below(r, 5)) {
-	case 0:
-		return edges[rng_below(r, sizeof(edges) / sizeof(edges[0]))];
-	case 1:
-		/* 2^n, 2^n - 1 or 2^n + 1 */
-		v = 1ULL << rng_below(r, 64);
-		return v + rng_below(r, 3) - 1;
-	case 2:
-		return rng_below(r, 0x100);
-	case 3:
-		return -rng_below(r, 0x100);
-	default:
-		return rng_next(r);
-	}
-}
-
-static struct kvm_segment seg(uint64_t base, uint32_t limit, uint16_t sel,
-			      uint8_t type, bool s, uint8_t dpl, bool db,
-			      bool l)
-{
-	return (struct kvm_segment) {
-		.base = base,
-		.limit = limit,
-		.selector = sel,
-		.type = type,
-		.present = 1,
-		.dpl = dpl,
-		.db = db,
-		.s = s,
-		.l = l,
-		.g = limit > 0xfffff,
-	};
+	x86_gdt_flat(g);
+	g[SEL_TSS >> 3] = x86_desc(gpa + OFF_TSS, TSS_SIZE - 1, SEG_TSS_AVAIL,
+				   0, 0, 0, 0, 0);
+	g[(SEL_TSS >> 3) + 1] = (gpa + OFF_TSS) >> 32;
+	memcpy(mem + OFF_GDT, g, sizeof(g));
 }
 
 /* Every IVT/IDT entry points at the HLT handler; the GDT and TSS. */
@@ -430,8 +333,8 @@ static void build_tables(struct rng *r, uint8_t *mem, uint64_t gpa,
 	mem[OFF_HANDLER] = 0xf4;
 	mem[OFF_HANDLER + 1] = 0xeb;
 	mem[OFF_HANDLER + 2] = 0xfd;
-	memcpy(mem + OFF_GDT, gdt, sizeof(gdt));
-	memset(mem + OFF_TSS, 0, 0x68);
+	build_gdt(mem, gpa);
+	memset(mem + OFF_TSS, 0, TSS_SIZE);
 
 	if (mode == MODE_REAL || mode == MODE_V86) {
 		/* Segment:offset; right only when the slot is below 1 MiB. */
@@ -442,32 +345,27 @@ static void build_tables(struct rng *r, uint8_t *mem, uint64_t gpa,
 		}
 	} else if (mode == MODE_LONG) {
 		for (i = 0; i < 256; i++) {
-			uint64_t e[2];
+			uint64_t e[2] = {
+				x86_gate(handler, SEL_CODE64, GATE_INTR, 0),
+				handler >> 32,
+			};
 
-			e[0] = (handler & 0xffff) | (uint64_t)SEL_CODE64 << 16 |
-			       (uint64_t)0x8e << 40 |
-			       (handler & 0xffff0000ULL) << 32;
-			e[1] = handler >> 32;
 			memcpy(mem + i * 16, e, 16);
 		}
-		/* 64-bit TSS: RSP0 at offset 4. */
 		handler = gpa + OFF_STACK - 0x1000;
-		memcpy(mem + OFF_TSS + 4, &handler, 8);
+		memcpy(mem + OFF_TSS + TSS_SP0, &handler, 8);
 	} else {
 		/* Interrupt gates, DPL 3 now and then so INT n works in ring 3. */
-		uint8_t attr = rng_chance(r, 1, 2) ? 0xee : 0x8e;
+		int dpl = rng_chance(r, 1, 2) ? 3 : 0;
 
 		for (i = 0; i < 256; i++) {
-			uint64_t e = (handler & 0xffff) |
-				     (uint64_t)SEL_CODE32 << 16 |
-				     (uint64_t)attr << 40 |
-				     (handler & 0xffff0000ULL) << 32;
+			uint64_t e = x86_gate(handler, SEL_CODE32, GATE_INTR,
+					      dpl);
 
 			memcpy(mem + i * 8, &e, 8);
 		}
-		/* 32-bit TSS: ESP0 at 4, SS0 at 8. */
-		*(uint32_t *)(mem + OFF_TSS + 4) = gpa + OFF_STACK - 0x1000;
-		*(uint32_t *)(mem + OFF_TSS + 8) = SEL_DATA;
+		*(uint32_t *)(mem + OFF_TSS + TSS_SP0) = gpa + OFF_STACK - 0x1000;
+		*(uint32_t *)(mem + OFF_TSS + TSS32_SS0) = SEL_DATA;
 	}
 }
 
@@ -499,9 +397,10 @@ static void mode_real(struct rng *r, uint64_t gpa, struct kvm_sregs *s,
 {
 	uint16_t sel = gpa < 0x100000 ? gpa >> 4 : rng_next(r);
 
-	s->cs = seg(gpa, 0xffff, sel, 0xb, 1, 0, 0, 0);
-	s->ds = s->es = s->fs = s->gs = s->ss = seg(gpa, 0xffff, sel, 3, 1,
-						    0, 0, 0);
+	/* Above 1 MiB the bases are what no selector gives: unreal mode. */
+	x86_sregs_real(s, sel, sel, sel, 0xffff, 0);
+	s->cs.base = s->ds.base = s->es.base = s->fs.base = s->gs.base =
+		s->ss.base = gpa;
 	s->cr0 = CR0_ET;
 	if (rng_chance(r, 1, 4))
 		s->cr0 |= CR0_CD | CR0_NW;
@@ -516,12 +415,10 @@ static void mode_v86(struct rng *r, uint64_t gpa, struct kvm_sregs *s,
 {
 	uint16_t sel = gpa >> 4;
 
-	s->cs = seg(gpa, 0xffff, sel, 0xb, 1, 3, 0, 0);
-	s->ds = s->es = s->fs = s->gs = s->ss = seg(gpa, 0xffff, sel, 3, 1,
-						    3, 0, 0);
+	x86_sregs_real(s, sel, sel, sel, 0xffff, 3);
 	s->cr0 = CR0_PE | CR0_ET;
 	if (rng_chance(r, 1, 2))
-		s->cr4 |= 1;	/* VME */
+		s->cr4 |= CR4_VME;
 	regs->rflags |= RFLAGS_VM;
 	regs->rip = OFF_CODE;
 	regs->rsp = OFF_STACK;
@@ -530,12 +427,7 @@ static void mode_v86(struct rng *r, uint64_t gpa, struct kvm_sregs *s,
 static void mode_flat32(struct rng *r, uint64_t gpa, struct kvm_sregs *s,
 			struct kvm_regs *regs, bool user)
 {
-	uint8_t dpl = user ? 3 : 0;
-
-	s->cs = seg(0, 0xffffffff, user ? SEL_CODE32_U : SEL_CODE32, 0xb, 1,
-		    dpl, 1, 0);
-	s->ds = s->es = s->fs = s->gs = s->ss =
-		seg(0, 0xffffffff, user ? SEL_DATA_U : SEL_DATA, 3, 1, dpl, 1, 0);
+	x86_sregs_flat(s, false, user);
 	s->cr0 = CR0_PE | CR0_ET;
 	if (rng_chance(r, 1, 3))
 		s->cr0 |= CR0_NE;
@@ -562,9 +454,7 @@ static void mode_flat32(struct rng *r, uint64_t gpa, struct kvm_sregs *s,
 static void mode_long(struct rng *r, uint64_t gpa, struct kvm_sregs *s,
 		      struct kvm_regs *regs)
 {
-	s->cs = seg(0, 0xffffffff, SEL_CODE64, 0xb, 1, 0, 0, 1);
-	s->ds = s->es = s->fs = s->gs = s->ss = seg(0, 0xffffffff, SEL_DATA,
-						    3, 1, 0, 1, 0);
+	x86_sregs_flat(s, true, false);
 	s->cr0 = CR0_PE | CR0_ET | CR0_PG | CR0_NE;
 	s->cr4 = CR4_PAE | CR4_OSFXSR | CR4_OSXMMEXCPT;
 	s->cr3 = gpa + OFF_PT;
@@ -572,7 +462,7 @@ static void mode_long(struct rng *r, uint64_t gpa, struct kvm_sregs *s,
 	if (rng_chance(r, 1, 2))
 		s->efer |= EFER_SCE;
 	if (rng_chance(r, 1, 8))
-		s->efer |= EFER_NX;
+		s->efer |= EFER_NXE;
 	s->idt.base = gpa;
 	s->idt.limit = 0xfff;
 	regs->rip = gpa + OFF_CODE;
@@ -599,7 +489,9 @@ const char *guest_build(struct rng *r, uint8_t *mem, uint64_t gpa,
 	if (random_ok && (!native || rng_chance(r, 1, 5))) {
 		len = 1 + rng_below(r, CODE_MAX);
 		rng_fill(r, mem + OFF_CODE, len);
-		tcg_scrub(mem + OFF_CODE, len);
+		/* Under TCG, as if with EFER.LME: the mode may change. */
+		if (guest_tcg_safe)
+			fuzz_tcg_sanitize(mem + OFF_CODE, len, true);
 		mode = pick_mode(r);
 		if ((int)mode < 0)
 			mode = rng_below(r, NR_MODES);
@@ -630,8 +522,9 @@ const char *guest_build(struct rng *r, uint8_t *mem, uint64_t gpa,
 		regs->rflags |= RFLAGS_TF;
 
 	if (mode != MODE_MUTANT) {
-		struct kvm_segment tr = seg(gpa + OFF_TSS, 0x67, SEL_TSS, 0xb,
-					    0, 0, 0, 0);
+		struct kvm_segment tr = x86_seg(gpa + OFF_TSS, TSS_SIZE - 1,
+						SEL_TSS, SEG_TSS_AVAIL | 2, 0,
+						0, 0, 0);
 		struct kvm_segment ldt = { .type = 2, .unusable = 1 };
 		uint64_t apic_base = s->apic_base;
 
@@ -640,7 +533,7 @@ const char *guest_build(struct rng *r, uint8_t *mem, uint64_t gpa,
 		s->tr = tr;
 		s->ldt = ldt;
 		s->gdt.base = gpa + OFF_GDT;
-		s->gdt.limit = sizeof(gdt) + 15;
+		s->gdt.limit = GDT_ENTRIES * 8 - 1;
 	}
 
 	switch (mode) {

@@ -1,0 +1,209 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * What the fuzzers share apart from guest setup: see fuzz.h.
+ */
+#include <cpuid.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+#include <sys/random.h>
+
+#include "fuzz.h"
+#include "x86.h"
+
+void rng_fill(struct rng *r, void *buf, size_t len)
+{
+	uint8_t *p = buf;
+
+	while (len >= 8) {
+		uint64_t v = rng_next(r);
+
+		memcpy(p, &v, 8);
+		p += 8;
+		len -= 8;
+	}
+	while (len--)
+		*p++ = rng_next(r);
+}
+
+static const uint64_t edges[] = {
+	0, 1, 2, 0x7f, 0x80, 0xff, 0x100, 0xfff, 0x1000, 0x1001, 0x7fff,
+	0x8000, 0xffff, 0x10000, 0xfffff, 0x100000, 0x7fffffff, 0x80000000,
+	0xffffffff, 0x100000000ULL, 0x7fffffffffffULL, 0x800000000000ULL,
+	0xffff800000000000ULL, 0x7fffffffffffffffULL, 0x8000000000000000ULL,
+	~0ULL, ~0ULL - 1, 0xfffffffffffff000ULL, 0xfee00000, 0xfec00000,
+	0xffff0000, 0xfffffff0,
+};
+
+uint64_t rng_edge(struct rng *r)
+{
+	uint64_t v;
+
+	switch (rng_below(r, 5)) {
+	case 0:
+		return edges[rng_below(r, ARRAY_SIZE(edges))];
+	case 1:
+		/* 2^n, 2^n - 1 or 2^n + 1 */
+		v = 1ULL << rng_below(r, 64);
+		return v + rng_below(r, 3) - 1;
+	case 2:
+		return rng_below(r, 0x100);
+	case 3:
+		return -rng_below(r, 0x100);
+	default:
+		return rng_next(r);
+	}
+}
+
+uint64_t fuzz_random_seed(void)
+{
+	struct timespec ts;
+	uint64_t seed;
+
+	if (getrandom(&seed, sizeof(seed), GRND_NONBLOCK) == sizeof(seed))
+		return seed;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return ts.tv_sec * 1000000000ULL + ts.tv_nsec;
+}
+
+uint64_t fuzz_now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1000000000ULL + ts.tv_nsec;
+}
+
+const char *fuzz_dev_path(const char *path)
+{
+	if (!path || !*path)
+		path = getenv("KVM_DEV");
+	return path && *path ? path : "/dev/kvm";
+}
+
+bool fuzz_under_tcg(void)
+{
+	unsigned int a, b, c, d;
+	char sig[12];
+
+	__cpuid(0x40000000, a, b, c, d);
+	memcpy(sig, &b, 4);
+	memcpy(sig + 4, &c, 4);
+	memcpy(sig + 8, &d, 4);
+	return !memcmp(sig, "TCGTCGTCGTCG", 12);
+}
+
+void fuzz_tcg_fix_sregs(struct kvm_sregs *s)
+{
+	s->tr.present = 1;
+	s->tr.unusable = 0;
+	s->tr.type = (s->tr.type & 8) ? 9 : 1;	/* available TSS */
+	if ((s->efer & EFER_LME) &&
+	    (!(s->cr0 & CR0_PG) || !(s->cr4 & CR4_PAE)))
+		s->efer &= ~(EFER_LME | EFER_LMA);
+}
+
+void fuzz_tcg_sanitize(uint8_t *p, size_t n, bool lme)
+{
+	size_t i;
+
+	for (i = 0; i + 2 < n; i++) {
+		if (p[i] != 0x0f)
+			continue;
+		/* 0f 23 /r with reg 5 or 7: MOV DR5/DR7, r32 -> DR6 */
+		if (p[i + 1] == 0x23 && ((p[i + 2] >> 3) & 5) == 5)
+			p[i + 2] = (p[i + 2] & ~0x38) | 6 << 3;
+		/* 0f 22 /0: MOV CR0, r32 -> CR2 */
+		if (lme && p[i + 1] == 0x22 && !(p[i + 2] & 0x38))
+			p[i + 2] |= 2 << 3;
+		/* 0f 00 /3: LTR -> 0f 00 /2, LLDT */
+		if (p[i + 1] == 0x00 && ((p[i + 2] >> 3) & 7) == 3)
+			p[i + 2] &= ~(1 << 3);
+	}
+}
+
+const char *fuzz_exit_name(uint32_t reason)
+{
+	static const char *const names[] = {
+		[KVM_EXIT_UNKNOWN] = "UNKNOWN",
+		[KVM_EXIT_EXCEPTION] = "EXCEPTION",
+		[KVM_EXIT_IO] = "IO",
+		[KVM_EXIT_HYPERCALL] = "HYPERCALL",
+		[KVM_EXIT_DEBUG] = "DEBUG",
+		[KVM_EXIT_HLT] = "HLT",
+		[KVM_EXIT_MMIO] = "MMIO",
+		[KVM_EXIT_IRQ_WINDOW_OPEN] = "IRQ_WINDOW_OPEN",
+		[KVM_EXIT_SHUTDOWN] = "SHUTDOWN",
+		[KVM_EXIT_FAIL_ENTRY] = "FAIL_ENTRY",
+		[KVM_EXIT_INTR] = "INTR",
+		[KVM_EXIT_SET_TPR] = "SET_TPR",
+		[KVM_EXIT_TPR_ACCESS] = "TPR_ACCESS",
+		[KVM_EXIT_NMI] = "NMI",
+		[KVM_EXIT_INTERNAL_ERROR] = "INTERNAL_ERROR",
+		[KVM_EXIT_SYSTEM_EVENT] = "SYSTEM_EVENT",
+		[KVM_EXIT_IOAPIC_EOI] = "IOAPIC_EOI",
+		[KVM_EXIT_HYPERV] = "HYPERV",
+		[KVM_EXIT_X86_RDMSR] = "X86_RDMSR",
+		[KVM_EXIT_X86_WRMSR] = "X86_WRMSR",
+		[KVM_EXIT_DIRTY_RING_FULL] = "DIRTY_RING_FULL",
+		[KVM_EXIT_X86_BUS_LOCK] = "X86_BUS_LOCK",
+		[KVM_EXIT_NOTIFY] = "NOTIFY",
+	};
+
+	return reason < ARRAY_SIZE(names) ? names[reason] : NULL;
+}
+
+/*
+ * What the test runner's parse.awk and the debug kernel's README count
+ * as a report, and the lockups and stalls that precede a dead host.
+ */
+static const char *const bad_kmsg[] = {
+	"WARNING:", "BUG:", "Oops", "general protection", "soft lockup",
+	"hung task", "blocked for more than", "Call Trace", "RIP: ",
+	"kernel BUG", "UBSAN", "KASAN", "kmemleak", "refcount_t",
+	"list_add corruption", "list_del corruption", "list_add double add",
+	"ODEBUG", "double fault", "stack-protector", "unchecked MSR access",
+	"Bad page", "rcu_sched self-detected", "rcu: INFO",
+};
+
+/* Boot-time notices that match a pattern above but report no bug. */
+static const char *const benign_kmsg[] = {
+	"Speculative Return Stack Overflow: WARNING: See",
+};
+
+void kmsg_open(struct kmsg *k)
+{
+	k->fd = open("/dev/kmsg", O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+	if (k->fd >= 0)
+		lseek(k->fd, 0, SEEK_END);
+}
+
+const char *kmsg_next(struct kmsg *k, bool *bad)
+{
+	ssize_t n;
+	char *msg;
+	size_t i;
+
+	*bad = false;
+	if (k->fd < 0)
+		return NULL;
+	do {
+		n = read(k->fd, k->buf, sizeof(k->buf) - 1);
+	} while (n < 0 && errno == EPIPE);	/* overwritten: skip ahead */
+	if (n <= 0)
+		return NULL;
+	k->buf[n] = 0;
+	msg = strchr(k->buf, ';');
+	msg = msg ? msg + 1 : k->buf;
+	msg[strcspn(msg, "\n")] = 0;
+	for (i = 0; i < ARRAY_SIZE(bad_kmsg); i++)
+		if (strstr(msg, bad_kmsg[i]))
+			*bad = true;
+	for (i = 0; i < ARRAY_SIZE(benign_kmsg); i++)
+		if (strstr(msg, benign_kmsg[i]))
+			*bad = false;
+	return msg;
+}
