@@ -131,15 +131,8 @@ TEST(fail_entry_cs_l_and_d)
 {
 	struct kvm_vcpu *vcpu;
 	struct kvm_vm *vm = vm_create_guest(GUEST(guest_spin), &vcpu);
-	struct kvm_sregs s;
 
-	vcpu_get_sregs(vcpu, &s);
-	s.cr0 = X86_CR0_PG | X86_CR0_PE | X86_CR0_ET;
-	s.cr4 = X86_CR4_PAE;
-	s.efer = EFER_LME | EFER_LMA;
-	s.cs.l = 1;
-	s.cs.db = 1;
-	vcpu_set_sregs(vcpu, &s);
+	vcpu_set_bad_long_mode(vcpu);
 	vcpu_run_expect_exit(vcpu, KVM_EXIT_FAIL_ENTRY);
 	ASSERT_EQ(vcpu->run->fail_entry.hardware_entry_failure_reason,
 		  0xffffffff);

@@ -314,14 +314,6 @@ static uint32_t walk_expected(uint32_t p, uint32_t final)
 	return p + (final - 1 - p) / WALK_PAGES * WALK_PAGES;
 }
 
-static uint64_t now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /*
  * A small slot created and deleted again and again, on both sides of
  * the guest's slot and far from it, under another id each time, while

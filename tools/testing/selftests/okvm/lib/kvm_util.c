@@ -10,6 +10,7 @@
 #include <time.h>
 #include <unistd.h>
 #include <sys/mman.h>
+#include <sys/wait.h>
 
 #include "kvm_util.h"
 
@@ -260,6 +261,19 @@ void vcpu_set_flat32(struct kvm_vcpu *vcpu, uint64_t rip, uint64_t rsp)
 	vcpu_set_entry(vcpu, rip, rsp);
 }
 
+void vcpu_set_bad_long_mode(struct kvm_vcpu *vcpu)
+{
+	struct kvm_sregs s;
+
+	vcpu_get_sregs(vcpu, &s);
+	s.cr0 = X86_CR0_PG | X86_CR0_PE | X86_CR0_ET;
+	s.cr4 = X86_CR4_PAE;
+	s.efer = EFER_LME | EFER_LMA;
+	s.cs.l = 1;
+	s.cs.db = 1;
+	vcpu_set_sregs(vcpu, &s);
+}
+
 static struct kvm_vm *__vm_create_guest(const uint8_t *start,
 					const uint8_t *end,
 					struct kvm_vcpu **vcpu, bool flat32)
@@ -286,6 +300,22 @@ struct kvm_vm *vm_create_guest32(const uint8_t *start, const uint8_t *end,
 				 struct kvm_vcpu **vcpu)
 {
 	return __vm_create_guest(start, end, vcpu, true);
+}
+
+GUEST_CODE16(lib_guest_hello,
+	"	mov $0x42, %al\n"
+	"	out %al, $0x10\n"
+	"	hlt\n");
+
+void run_hello_guest(void)
+{
+	struct kvm_vcpu *vcpu;
+	struct kvm_vm *vm = vm_create_guest(GUEST(lib_guest_hello), &vcpu);
+
+	ASSERT_EQ(vcpu_run_expect_out(vcpu, 0x10, 1), 0x42);
+	vcpu_run_expect_hlt(vcpu);
+	vcpu_free(vcpu);
+	vm_free(vm);
 }
 
 int vcpu_run(struct kvm_vcpu *vcpu)
@@ -564,4 +594,53 @@ bool wait_for_change(const uint32_t *p, uint32_t old, unsigned int ms)
 		clock_gettime(CLOCK_MONOTONIC, &now);
 	} while (before(&now, &end));
 	return __atomic_load_n(p, __ATOMIC_RELAXED) != old;
+}
+
+const char *kvm_module_name(void)
+{
+	return test_on_okvm() ? "okvm" : "kvm_amd";
+}
+
+int kvm_module_refcnt(void)
+{
+	char path[64];
+	FILE *f;
+	int n;
+
+	snprintf(path, sizeof(path), "/sys/module/%s/refcnt",
+		 kvm_module_name());
+	f = fopen(path, "r");
+	if (!f)
+		test_fail("open %s: %s", path, strerror(errno));
+	if (fscanf(f, "%d", &n) != 1)
+		test_fail("%s: no number", path);
+	fclose(f);
+	return n;
+}
+
+bool wait_child(pid_t pid, int *status, unsigned int ms)
+{
+	struct timespec end, now;
+	pid_t r;
+
+	end = deadline_after(ms * test_timeout_scale(), CLOCK_MONOTONIC);
+	for (;;) {
+		r = waitpid(pid, status, WNOHANG);
+		if (r == pid)
+			return true;
+		if (r < 0 && errno != EINTR)
+			test_fail("waitpid %d: %s", pid, strerror(errno));
+		clock_gettime(CLOCK_MONOTONIC, &now);
+		if (!before(&now, &end))
+			return false;
+		usleep(1000);
+	}
+}
+
+uint64_t now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1000ULL + ts.tv_nsec / 1000000;
 }

@@ -16,6 +16,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/ioctl.h>
+#include <sys/types.h>
 #include <linux/kvm.h>
 
 #include "harness.h"
@@ -144,6 +145,14 @@ void vcpu_set_real_mode(struct kvm_vcpu *vcpu, uint64_t rip, uint64_t rsp);
 void vcpu_set_flat32(struct kvm_vcpu *vcpu, uint64_t rip, uint64_t rsp);
 
 /*
+ * A state KVM_SET_SREGS accepts but VMRUN refuses (AMD APM vol. 2,
+ * 15.5.1 "Basic Operation", consistency checks): EFER.LME, CR0.PG,
+ * CR4.PAE, CS.L and CS.D all set.  The next KVM_RUN gives
+ * KVM_EXIT_FAIL_ENTRY.
+ */
+void vcpu_set_bad_long_mode(struct kvm_vcpu *vcpu);
+
+/*
  * A VM with GUEST_MEM_SIZE of memory at GPA 0 (slot 0), the code copied
  * to GUEST_LOAD_ADDR and vCPU 0 set to run it in real mode (16) or flat
  * protected mode (32).
@@ -152,6 +161,13 @@ struct kvm_vm *vm_create_guest(const uint8_t *start, const uint8_t *end,
 			       struct kvm_vcpu **vcpu);
 struct kvm_vm *vm_create_guest32(const uint8_t *start, const uint8_t *end,
 				 struct kvm_vcpu **vcpu);
+
+/*
+ * A fresh VM runs a guest that writes 0x42 to port 0x10 and halts, and
+ * is freed: a check that the device still works after whatever a test
+ * did to it.
+ */
+void run_hello_guest(void);
 
 /* KVM_RUN: returns the ioctl's result (errno set on -1). */
 int vcpu_run(struct kvm_vcpu *vcpu);
@@ -245,5 +261,29 @@ void pin_thread(pthread_t thread, int cpu);
  * dword at p, which a guest writes, to differ from old.
  */
 bool wait_for_change(const uint32_t *p, uint32_t old, unsigned int ms);
+
+/*
+ * The module behind the device: "okvm", or the real KVM's vendor module
+ * "kvm_amd", whose refcount the system, VM and vCPU fds take (KVM sets
+ * their owner to the vendor module).
+ */
+const char *kvm_module_name(void);
+
+/*
+ * /sys/module/<kvm_module_name()>/refcnt: each open system, VM or vCPU
+ * fd and each live VM holds references, so once a process's fds are
+ * gone and its VMs destroyed the count is back where it was.
+ */
+int kvm_module_refcnt(void);
+
+/*
+ * Wait at most ms milliseconds (times test_timeout_scale()) for child
+ * pid to end.  Returns true with its wait status in *status, false if
+ * it is still there (the caller decides whether to kill it).
+ */
+bool wait_child(pid_t pid, int *status, unsigned int ms);
+
+/* Milliseconds on CLOCK_MONOTONIC, for measuring how long things take. */
+uint64_t now_ms(void);
 
 #endif /* OKVM_SELFTEST_KVM_UTIL_H */
