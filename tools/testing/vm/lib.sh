@@ -24,11 +24,38 @@ kernel_var() {
 	printf '%s' "${!name}"
 }
 
+# kernel_is_debug K: K is a debug kernel (see load_debug_kernel).
+kernel_is_debug() {
+	local name
+
+	name="OKVM_KERNEL_$(kernel_key "$1")_DEBUG"
+	[[ -n ${!name:-} ]]
+}
+
 # Run setup (fast when everything is in place) and take its environment.
 load_setup() {
 	local env
 	env=$("$VM_DIR/setup") || die "setup failed"
 	eval "$env"
+}
+
+# The debug kernel (debug-kernel/README) as test kernel "debug": builds
+# it the first time (about ten minutes), then takes it from the cache.
+# Its modules tree is KDIR, the full built tree; OKVM_KERNEL_debug_DEBUG
+# tells run to boot it as a debug host.
+load_debug_kernel() {
+	local env RELEASE KDIR VMLINUZ MODDIR
+
+	[[ " $OKVM_KERNELS " == *" debug "* ]] && return 0
+	env=$("$VM_DIR/debug-kernel/build") || return 1
+	eval "$env"
+	[[ -n $RELEASE && -d $KDIR && -f $VMLINUZ && -d $MODDIR ]] || return 1
+	OKVM_KERNEL_debug_ABI=$RELEASE
+	OKVM_KERNEL_debug_VMLINUZ=$VMLINUZ
+	OKVM_KERNEL_debug_MODULES=$MODDIR
+	OKVM_KERNEL_debug_HEADERS=$KDIR
+	OKVM_KERNEL_debug_DEBUG=1
+	OKVM_KERNELS="$OKVM_KERNELS debug"
 }
 
 # Copy the module sources into a per-kernel directory and build okvm.ko

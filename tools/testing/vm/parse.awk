@@ -30,8 +30,11 @@ function benign(line) {
 	return line ~ /Speculative Return Stack Overflow: WARNING: See/
 }
 
+# What the debug kernel's checkers print (KASAN, UBSAN, lockdep and
+# might_sleep() as BUG: or WARNING:, DEBUG_LIST, DEBUG_OBJECTS, kmemleak's
+# scans) and what any kernel prints for a bug.
 function scan_kernel(line) {
-	if (line ~ /WARNING:|BUG:|Oops|general protection fault|Call Trace|KASAN|UBSAN|kmemleak|refcount_t/ &&
+	if (line ~ /WARNING:|BUG:|Oops|general protection fault|Call Trace|KASAN|UBSAN|ODEBUG:|list_(add|del) (corruption|double add)|suspected memory leak|refcount_t/ &&
 	    !benign(line)) {
 		nbad++
 		if (nbad == 1)
