@@ -1718,9 +1718,43 @@ static uint8_t *run_page(int vm, uint32_t id, size_t *len)
 	return NULL;
 }
 
+/*
+ * Under TCG, after a FAIL_ENTRY: QEMU fails some of VMRUN's checks (CR0.NW
+ * without CD, say, which QEMU lets a guest's MOV CR0 set) before it reads
+ * the VMCB's int_ctl, and its #VMEXIT then writes int_ctl 0 into the
+ * VMCB.  Without V_INTR_MASKING, the vCPU's next guest with RFLAGS.IF
+ * clear keeps the host CPU until an NMI: the timer's signal cannot stop
+ * KVM_RUN, and the test host logs an RCU stall (guest_fuzz's README,
+ * guest_repro_failentry_state.c).  So the pool lets go of every fd of the
+ * VM (of the vCPU, if the VM is unknown), and no KVM_RUN reaches that
+ * vCPU again but one already on its way.
+ */
+static void retire_after_fail_entry(struct worker *w, int fd, int vm)
+{
+	int list[NR_FDS], n = 0, i;
+
+	pthread_mutex_lock(&pool_lock);
+	for (i = 0; i < NR_FDS; i++) {
+		if (fds[i].kind == FD_FREE ||
+		    !(vm >= 0 ? fds[i].vm == vm : fds[i].fd == fd))
+			continue;
+		list[n++] = fds[i].fd;
+		fds[i].kind = FD_FREE;
+	}
+	vm_maybe_forget(vm);
+	pthread_mutex_unlock(&pool_lock);
+	for (i = 0; i < n; i++) {
+		trace(w, "close(%d) (after FAIL_ENTRY)", list[i]);
+		begin_call(w, ST_CLOSE);
+		count_sys(w, ST_CLOSE, close(list[i]));
+	}
+}
+
 /* KVM_RUN on fd, the vCPU (vm, id) as far as the pool knows, bounded. */
 static void run_vcpu(struct worker *w, int fd, int vm, uint32_t id)
 {
+	bool failed_entry = false;
+
 	struct rng *r = &w->rng;
 	unsigned long arg = rng_chance(r, 31, 32) ? 0 : rng_edge(r);
 	struct kvm_run run;
@@ -1759,6 +1793,8 @@ static void run_vcpu(struct worker *w, int fd, int vm, uint32_t id)
 		if (ret == 0 || errno == EINTR)
 			w->exits[run.exit_reason < NR_EXITS ? run.exit_reason :
 							      NR_EXITS - 1]++;
+		failed_entry = ret == 0 &&
+			       run.exit_reason == KVM_EXIT_FAIL_ENTRY;
 		/* Answer an IN with random bytes, as a device would. */
 		if (ret == 0 && run.exit_reason == KVM_EXIT_IO &&
 		    run.io.direction == KVM_EXIT_IO_IN && len >= 2 * PAGE_SIZE) {
@@ -1775,6 +1811,8 @@ static void run_vcpu(struct worker *w, int fd, int vm, uint32_t id)
 		}
 	}
 	pthread_mutex_unlock(&pool_lock);
+	if (failed_entry && opt.tcg_safe)
+		retire_after_fail_entry(w, fd, vm);
 }
 
 /*

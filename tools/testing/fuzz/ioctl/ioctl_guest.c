@@ -392,15 +392,25 @@ static void build_page_tables(uint8_t *mem, uint64_t gpa, bool long_mode)
 	}
 }
 
+/*
+ * Real or virtual-8086 mode segments, all at sel and based at gpa: above
+ * 1 MiB a base that no selector gives, as after a switch back from
+ * protected mode.
+ */
+static void real_segments(struct kvm_sregs *s, uint64_t gpa, uint16_t sel,
+			  int dpl)
+{
+	x86_sregs_real(s, sel, sel, sel, 0xffff, dpl);
+	s->cs.base = s->ds.base = s->es.base = s->fs.base = s->gs.base =
+		s->ss.base = gpa;
+}
+
 static void mode_real(struct rng *r, uint64_t gpa, struct kvm_sregs *s,
 		      struct kvm_regs *regs)
 {
 	uint16_t sel = gpa < 0x100000 ? gpa >> 4 : rng_next(r);
 
-	/* Above 1 MiB the bases are what no selector gives: unreal mode. */
-	x86_sregs_real(s, sel, sel, sel, 0xffff, 0);
-	s->cs.base = s->ds.base = s->es.base = s->fs.base = s->gs.base =
-		s->ss.base = gpa;
+	real_segments(s, gpa, sel, 0);
 	s->cr0 = CR0_ET;
 	if (rng_chance(r, 1, 4))
 		s->cr0 |= CR0_CD | CR0_NW;
@@ -415,7 +425,7 @@ static void mode_v86(struct rng *r, uint64_t gpa, struct kvm_sregs *s,
 {
 	uint16_t sel = gpa >> 4;
 
-	x86_sregs_real(s, sel, sel, sel, 0xffff, 3);
+	real_segments(s, gpa, sel, 3);
 	s->cr0 = CR0_PE | CR0_ET;
 	if (rng_chance(r, 1, 2))
 		s->cr4 |= CR4_VME;

@@ -101,6 +101,14 @@ void fuzz_tcg_fix_sregs(struct kvm_sregs *s)
 	s->tr.present = 1;
 	s->tr.unusable = 0;
 	s->tr.type = (s->tr.type & 8) ? 9 : 1;	/* available TSS */
+	/*
+	 * Reserved CR0 bits and NW without CD fail VMRUN before QEMU reads
+	 * int_ctl, which its #VMEXIT then clears (fuzz.h).  CD and NW go
+	 * together, so that a guest flipping both keeps them valid.
+	 */
+	s->cr0 &= 0xffffffffULL;
+	if (!(s->cr0 & CR0_CD) != !(s->cr0 & CR0_NW))
+		s->cr0 |= CR0_CD | CR0_NW;
 	if ((s->efer & EFER_LME) &&
 	    (!(s->cr0 & CR0_PG) || !(s->cr4 & CR4_PAE)))
 		s->efer &= ~(EFER_LME | EFER_LMA);

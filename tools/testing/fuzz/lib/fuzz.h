@@ -72,10 +72,13 @@ bool fuzz_under_tcg(void);
 /*
  * QEMU 7.2's TCG, with either hypervisor in its nested SVM (README,
  * "Under QEMU's TCG"): it aborts on an interrupt that needs the TSS's
- * stack while TR is busy or not present; and a #VMEXIT from a guest with
+ * stack while TR is busy or not present; a #VMEXIT from a guest with
  * EFER.LME but without CR0.PG (or CR4.PAE) leaves the host CPU running
- * with the guest's CR0.  fuzz_tcg_fix_sregs() keeps a state clear of
- * both: TR present and available, EFER.LME and LMA only with paging.
+ * with the guest's CR0; and a VMRUN that fails its CR0 checks clears
+ * V_INTR_MASKING in the VMCB, so that the vCPU's next guest with IF
+ * clear holds the host CPU.  fuzz_tcg_fix_sregs() keeps a state clear
+ * of all three: TR present and available, EFER.LME and LMA only with
+ * paging, CR0's upper half clear and CD and NW both set or both clear.
  */
 void fuzz_tcg_fix_sregs(struct kvm_sregs *s);
 
