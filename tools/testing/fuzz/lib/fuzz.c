@@ -96,8 +96,56 @@ bool fuzz_under_tcg(void)
 	return !memcmp(sig, "TCGTCGTCGTCG", 12);
 }
 
+/*
+ * The CR4 bits this CPU has: QEMU's VMRUN fails on any other before it
+ * reads int_ctl, whatever KVM_SET_SREGS took.
+ */
+static uint64_t cr4_supported(void)
+{
+	unsigned int a, b, c, d;
+	uint64_t m = (1ULL << 11) - 1;	/* VME to OSXMMEXCPT */
+
+	if (__get_cpuid(1, &a, &b, &c, &d)) {
+		if (c & (1u << 17))
+			m |= 1ULL << 17;		/* PCIDE */
+		if (c & (1u << 26))
+			m |= CR4_OSXSAVE;
+	}
+	if (__get_cpuid_count(7, 0, &a, &b, &c, &d)) {
+		if (b & (1u << 0))
+			m |= CR4_FSGSBASE;
+		if (b & (1u << 7))
+			m |= CR4_SMEP;
+		if (b & (1u << 20))
+			m |= CR4_SMAP;
+		if (c & (1u << 2))
+			m |= 1ULL << 11;		/* UMIP */
+		if (c & (1u << 3))
+			m |= 1ULL << 22;		/* PKE */
+		if (c & (1u << 16))
+			m |= 1ULL << 12;		/* LA57 */
+	}
+	return m;
+}
+
+/* The bits a physical address can have on this CPU. */
+static uint64_t phys_mask(void)
+{
+	unsigned int a, b, c, d, bits = 36;
+
+	if (__get_cpuid(0x80000008, &a, &b, &c, &d))
+		bits = a & 0xff;
+	return bits < 64 ? (1ULL << bits) - 1 : ~0ULL;
+}
+
 void fuzz_tcg_fix_sregs(struct kvm_sregs *s)
 {
+	static uint64_t cr4_mask, cr3_mask;
+
+	if (!cr4_mask) {
+		cr3_mask = phys_mask();
+		cr4_mask = cr4_supported();
+	}
 	s->tr.present = 1;
 	s->tr.unusable = 0;
 	s->tr.type = (s->tr.type & 8) ? 9 : 1;	/* available TSS */
@@ -109,6 +157,9 @@ void fuzz_tcg_fix_sregs(struct kvm_sregs *s)
 	s->cr0 &= 0xffffffffULL;
 	if (!(s->cr0 & CR0_CD) != !(s->cr0 & CR0_NW))
 		s->cr0 |= CR0_CD | CR0_NW;
+	/* So do CR3 bits above the physical address width, and CR4's. */
+	s->cr3 &= cr3_mask;
+	s->cr4 &= cr4_mask;
 	if ((s->efer & EFER_LME) &&
 	    (!(s->cr0 & CR0_PG) || !(s->cr4 & CR4_PAE)))
 		s->efer &= ~(EFER_LME | EFER_LMA);

@@ -78,7 +78,9 @@ bool fuzz_under_tcg(void);
  * V_INTR_MASKING in the VMCB, so that the vCPU's next guest with IF
  * clear holds the host CPU.  fuzz_tcg_fix_sregs() keeps a state clear
  * of all three: TR present and available, EFER.LME and LMA only with
- * paging, CR0's upper half clear and CD and NW both set or both clear.
+ * paging, CR0's upper half clear and CD and NW both set or both clear,
+ * CR3 within the physical address width and CR4 within what the CPU has
+ * (QEMU's checks before it reads int_ctl).
  */
 void fuzz_tcg_fix_sregs(struct kvm_sregs *s);
 
