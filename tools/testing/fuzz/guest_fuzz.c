@@ -63,6 +63,10 @@
 /* Written to exit_reason before each KVM_RUN: it must be overwritten. */
 #define EXIT_SENTINEL	0xfeedf00d
 
+/* The SVM exit codes an emulation failure names (APM vol. 2, C.1). */
+#define SVM_EXIT_IOIO	0x7b
+#define SVM_EXIT_NPF	0x400
+
 /*
  * The GDT: the shared flat segments, SEL_TSS and SEL_LDT (lib/x86.h),
  * then these (some may be garbage).
@@ -3169,7 +3173,7 @@ static bool check_internal(struct run_state *rs)
 				(unsigned long long)run->internal.data[5]);
 			return false;
 		}
-		if (code == 0x400) {
+		if (code == SVM_EXIT_NPF) {
 			/* An NPF outside every slot: the GPA must be in none. */
 			st.internal_npf++;
 			struct slot *s = gpa_slot(rs->vm, info2);
@@ -3181,7 +3185,7 @@ static bool check_internal(struct run_state *rs)
 					(unsigned long long)s->size);
 			return true;
 		}
-		if (code == 0x7b) {
+		if (code == SVM_EXIT_IOIO) {
 			st.internal_io++;
 			if (!(info1 & 4))
 				finding("emulation failure for port I/O that is not string I/O (EXITINFO1 %#llx)",
@@ -3226,12 +3230,27 @@ static void probe_internal_again(struct run_state *rs, struct kvm_regs *old)
 	if (r < 0)		/* the watchdog's kick, or an EFAULT */
 		return;
 	st.internal_again++;
+	/*
+	 * The first run may have left a state QEMU's VMRUN refuses (a
+	 * guest's MOV CR0 setting NW without CD, which QEMU does not #GP):
+	 * its failed VMRUN then spoils the VMCB (see FAIL_ENTRY in run_case).
+	 */
+	if (opt_tcg && run->exit_reason == KVM_EXIT_FAIL_ENTRY) {
+		rs->vm->spoiled = true;
+		return;
+	}
 	if (ioctl(rs->vc->fd, KVM_GET_REGS, &now))
 		return;
+	/*
+	 * The same exit at the same RIP; after a nested page fault the
+	 * address may differ, as a string instruction or an access that
+	 * crosses a page makes progress before it faults.
+	 */
 	if (run->exit_reason != KVM_EXIT_INTERNAL_ERROR ||
 	    run->internal.suberror != sub ||
 	    run->internal.data[1] != want[1] ||
-	    run->internal.data[3] != want[3] || now.rip != old->rip)
+	    (want[1] != SVM_EXIT_NPF && run->internal.data[3] != want[3]) ||
+	    now.rip != old->rip)
 		finding("emulation failure (exit code %#llx, info %#llx, RIP %#llx) ran again gave exit %u suberror %u exit code %#llx info %#llx RIP %#llx",
 			(unsigned long long)want[1],
 			(unsigned long long)want[3],
