@@ -3226,11 +3226,11 @@ static void probe_internal_again(struct run_state *rs, struct kvm_regs *old)
 		return;
 	memcpy(want, run->internal.data, sizeof(want));
 	/*
-	 * QEMU's TCG reports a string I/O intercept of the same guest state
-	 * at different RIPs with the same next RIP (EXITINFO2), two bytes
-	 * apart (seed 3444739168800057731, iteration 3382), or after other
-	 * instructions (seed 2, iteration 428 of the same version): no CPU
-	 * does that, and okvm takes RIP from the VMCB as it is.
+	 * QEMU's TCG may have run an instruction from bytes the guest had
+	 * just overwritten, when its store set the Dirty bit of okvm's
+	 * nested page table leaf; run again, it runs the new bytes (seed 2,
+	 * iteration 428; seed 3444739168800057731, iteration 3382; README,
+	 * "Stale code after a store into it"; guest_repro_smc.c).
 	 */
 	if (opt_tcg && want[1] == SVM_EXIT_IOIO)
 		return;
