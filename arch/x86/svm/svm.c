@@ -763,11 +763,21 @@ static void svm_run(struct okvm_vcpu *vcpu, struct okvm_exit *exit)
 	svm_decode_exit(vcpu, exit);
 }
 
-/* Nested page tables use the host's PTE format and depth (APM 15.25.5). */
+/*
+ * Nested page tables use the host's PTE format and depth (APM vol. 2,
+ * 15.25.5); guest accesses are user accesses.  Accessed and Dirty are set
+ * up front, as KVM does: okvm never reads them (a page mapped writable is
+ * pinned for write and released dirty), and preset bits spare the walker
+ * a locked update of the entry on the guest's first access.  QEMU's TCG
+ * also depends on it: there, a guest store that has to set a Dirty bit
+ * misses code it overwrites ahead of itself, and the guest runs the old
+ * bytes (tools/testing/fuzz/guest_repro_smc.c).
+ */
 static const struct okvm_tdp_format npt_format = {
-	.nonleaf	= _PAGE_PRESENT | _PAGE_RW | _PAGE_USER,
-	.leaf_rw	= _PAGE_PRESENT | _PAGE_RW | _PAGE_USER,
-	.leaf_ro	= _PAGE_PRESENT | _PAGE_USER,
+	.nonleaf	= _PAGE_PRESENT | _PAGE_RW | _PAGE_USER | _PAGE_ACCESSED,
+	.leaf_rw	= _PAGE_PRESENT | _PAGE_RW | _PAGE_USER | _PAGE_ACCESSED |
+			  _PAGE_DIRTY,
+	.leaf_ro	= _PAGE_PRESENT | _PAGE_USER | _PAGE_ACCESSED,
 	.present	= _PAGE_PRESENT,
 	.writable	= _PAGE_RW,
 };
