@@ -405,6 +405,11 @@ static bool gpa_usable(struct vm *vm, uint64_t gpa)
  *   CR0.PG (no #GP), leaving EFER.LME set, and its #VMEXIT from a guest
  *   with EFER.LME and paging off restores a broken host state (the host
  *   runs on with the guest's CR0, paging off).  It becomes a MOV to CR2.
+ * - LOCK BT, BTS, BTR or BTC with a register operand: where hardware
+ *   raises #UD, QEMU's translator aborts ("tcg fatal error": it hands the
+ *   atomic operation an address it never computed).  The LOCK becomes a
+ *   DS override.  tcg_smc() keeps the generator's own stores into its
+ *   code from making any of these.
  *
  * No instruction of these is spared, not even the generator's own: a
  * handler that returns a byte or two further on, or a jump into the
@@ -1240,6 +1245,13 @@ struct cg {
 	uint64_t ip;		/* its offset in CS (rip) */
 	struct gcase *c;
 	struct vm *vm;
+	/* emit_smc()'s stores: offset of the value in buf, size, target */
+	struct {
+		size_t val;
+		size_t size;
+		uint64_t lin;
+	} smc[16];
+	int nsmc;
 };
 
 static bool cg_full(struct cg *g)
@@ -1906,14 +1918,27 @@ static void emit_locked(struct cg *g)
 static void emit_smc(struct cg *g)
 {
 	static const uint64_t vals[] = { 0xf4, 0xcc, 0x90, 0xe6, 0x0f, 0xcd };
+	uint64_t lin = g->lin + g->len + 10 + below(48);
+	size_t val, size;
 
-	set_ebx(g, g->lin + g->len + 10 + below(48));
+	set_ebx(g, lin);
 	if (pct(70)) {
 		MEM(g, "", false, "\xc6", 0);		/* mov byte [ebx],imm */
+		val = g->len;
+		size = 1;
 		b(g, pct(70) ? PICK(vals) : rnd());
 	} else {
 		MEM(g, "", false, "\xc7", 0);		/* mov dword [ebx],imm */
+		val = g->len;
+		size = g->bits == 16 ? 2 : 4;	/* no 66 prefix: a word */
 		d32(g, rnd());
+	}
+	if (g->nsmc < (int)ARRAY_SIZE(g->smc)) {
+		g->smc[g->nsmc].val = val;
+		g->smc[g->nsmc].size = size;
+		g->smc[g->nsmc++].lin = lin;
+	} else if (opt_tcg && val + size <= g->len) {
+		memset(g->buf + val, 0x90, size);	/* see tcg_smc() */
 	}
 }
 
@@ -2296,8 +2321,13 @@ static void gen_code(struct cg *g)
 				break;
 			default:
 				if (g->len + 1 < sizeof(g->buf)) {
+					int k;
+
 					memmove(g->buf + at + 1, g->buf + at,
 						g->len - at);
+					for (k = 0; k < g->nsmc; k++)
+						if (g->smc[k].val >= at)
+							g->smc[k].val++;
 					g->buf[at] = PICK(((const uint64_t []){
 						0x66, 0x67, 0xf0, 0xf2, 0xf3,
 						0x2e, 0x36, 0x3e, 0x26, 0x64,
@@ -2306,6 +2336,48 @@ static void gen_code(struct cg *g)
 				}
 				break;
 			}
+		}
+	}
+}
+
+/*
+ * With --tcg-safe, the stores emit_smc() made must not write into the
+ * code what tcg_sanitize() keeps out of it (under QEMU's TCG the
+ * generated code's own stores into the code ahead were how a LOCK BTS
+ * with a register operand, "tcg fatal error", came about): the code as
+ * written is played forward through each store that lands in it, and a
+ * store that would make tcg_sanitize() rewrite something there stores
+ * NOPs instead.  Other stores of the guest's into its code (REP STOS,
+ * MOV and locked operations on an address picked there) are not
+ * followed: guest-made code can still get there, rarely.
+ */
+static void tcg_smc(struct cg *g)
+{
+	uint8_t sim[sizeof(g->buf)], win[96];
+	int k;
+
+	if (!opt_tcg || !g->nsmc)
+		return;
+	memcpy(sim, g->buf, g->len);
+	fuzz_tcg_sanitize(sim, g->len, tcg_lme);	/* as gwrite() will */
+	for (k = 0; k < g->nsmc; k++) {
+		size_t val = g->smc[k].val, size = g->smc[k].size;
+		uint64_t at = g->smc[k].lin - g->lin, lo, hi;
+
+		if (val + size > g->len || at >= g->len)
+			continue;
+		if (size > g->len - at)
+			size = g->len - at;
+		lo = at > 32 ? at - 32 : 0;
+		hi = at + size + 32 < g->len ? at + size + 32 : g->len;
+		memcpy(win, sim + lo, hi - lo);
+		memcpy(win + (at - lo), g->buf + val, size);
+		if (fuzz_tcg_sanitize(win, hi - lo, tcg_lme)) {
+			memset(g->buf + val, 0x90, size);
+			memset(sim + val, 0x90, size);
+			memset(sim + at, 0x90, size);
+		} else {
+			memcpy(sim + at, g->buf + val, size);
 		}
 	}
 }
@@ -2626,6 +2698,7 @@ static void gen_case(struct vm *vm, struct vcpu *vc, struct gcase *c,
 	g->lin = c->code_gpa;
 	g->ip = c->code_gpa - c->cs_base;
 	g->len = 0;
+	g->nsmc = 0;
 	build_handlers(vm, c);
 	build_idt(vm, c);
 	build_gdt(vm, c);
@@ -2633,6 +2706,7 @@ static void gen_case(struct vm *vm, struct vcpu *vc, struct gcase *c,
 	build_pool(vm, c);
 	build_xsave(vm, c);
 	gen_code(g);
+	tcg_smc(g);
 	c->code_len = g->len;
 	gwrite(vm, c->code_gpa, g->buf, g->len);
 	memcpy(c->code, g->buf, g->len);

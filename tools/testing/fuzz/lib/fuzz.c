@@ -165,23 +165,55 @@ void fuzz_tcg_fix_sregs(struct kvm_sregs *s)
 		s->efer &= ~(EFER_LME | EFER_LMA);
 }
 
-void fuzz_tcg_sanitize(uint8_t *p, size_t n, bool lme)
+/* Legacy prefixes and REX (INC/DEC outside 64-bit mode: no matter). */
+static bool is_prefix(uint8_t x)
 {
-	size_t i;
+	switch (x) {
+	case 0x26: case 0x2e: case 0x36: case 0x3e: case 0x64: case 0x65:
+	case 0x66: case 0x67: case 0xf0: case 0xf2: case 0xf3:
+		return true;
+	default:
+		return (x & 0xf0) == 0x40;
+	}
+}
+
+size_t fuzz_tcg_sanitize(uint8_t *p, size_t n, bool lme)
+{
+	size_t i, j, fixed = 0;
 
 	for (i = 0; i + 2 < n; i++) {
 		if (p[i] != 0x0f)
 			continue;
+		/*
+		 * 0f a3/ab/b3/bb (BT, BTS, BTR, BTC) and 0f ba /4-/7 with a
+		 * register operand: a LOCK among the prefixes before them
+		 * becomes a DS override.
+		 */
+		if (p[i + 2] >= 0xc0 &&
+		    (p[i + 1] == 0xa3 || p[i + 1] == 0xab || p[i + 1] == 0xb3 ||
+		     p[i + 1] == 0xbb || (p[i + 1] == 0xba && (p[i + 2] & 0x20))))
+			for (j = i; j > 0 && is_prefix(p[j - 1]); j--)
+				if (p[j - 1] == 0xf0) {
+					p[j - 1] = 0x3e;
+					fixed++;
+				}
 		/* 0f 23 /r with reg 5 or 7: MOV DR5/DR7, r32 -> DR6 */
-		if (p[i + 1] == 0x23 && ((p[i + 2] >> 3) & 5) == 5)
+		if (p[i + 1] == 0x23 && ((p[i + 2] >> 3) & 5) == 5) {
 			p[i + 2] = (p[i + 2] & ~0x38) | 6 << 3;
+			fixed++;
+		}
 		/* 0f 22 /0: MOV CR0, r32 -> CR2 */
-		if (lme && p[i + 1] == 0x22 && !(p[i + 2] & 0x38))
+		if (lme && p[i + 1] == 0x22 && !(p[i + 2] & 0x38)) {
 			p[i + 2] |= 2 << 3;
+			fixed++;
+		}
 		/* 0f 00 /3: LTR -> 0f 00 /2, LLDT */
-		if (p[i + 1] == 0x00 && ((p[i + 2] >> 3) & 7) == 3)
+		if (p[i + 1] == 0x00 && ((p[i + 2] >> 3) & 7) == 3) {
 			p[i + 2] &= ~(1 << 3);
+			fixed++;
+		}
 	}
+	return fixed;
 }
 
 const char *fuzz_exit_name(uint32_t reason)

@@ -90,10 +90,13 @@ void fuzz_tcg_fix_sregs(struct kvm_sregs *s);
  * crashes once a guest has enabled breakpoints) becomes MOV to DR6; LTR
  * (QEMU loads a null selector instead of raising #GP) becomes LLDT; with
  * lme, MOV to CR0 (QEMU lets a 64-bit guest clear CR0.PG) becomes MOV to
- * CR2.  Every byte pattern is rewritten, whatever instruction boundary
- * it lies on: a jump into the middle of one runs it with any operand.
+ * CR2; a LOCK prefix on BT, BTS, BTR or BTC with a register operand
+ * (QEMU's translator aborts, "tcg fatal error", where hardware raises
+ * #UD) becomes a DS override.  Every byte pattern is rewritten, whatever
+ * instruction boundary it lies on: a jump into the middle of one runs it
+ * with any operand.  Returns the number of bytes rewritten.
  */
-void fuzz_tcg_sanitize(uint8_t *p, size_t n, bool lme);
+size_t fuzz_tcg_sanitize(uint8_t *p, size_t n, bool lme);
 
 /* KVM_EXIT_* name, or NULL for a number <linux/kvm.h> does not name. */
 const char *fuzz_exit_name(uint32_t reason);
