@@ -3299,15 +3299,6 @@ static void probe_internal_again(struct run_state *rs, struct kvm_regs *old)
 	if (opt_target != TARGET_OKVM || sub != KVM_INTERNAL_ERROR_EMULATION)
 		return;
 	memcpy(want, run->internal.data, sizeof(want));
-	/*
-	 * QEMU's TCG may have run an instruction from bytes the guest had
-	 * just overwritten, when its store set the Dirty bit of okvm's
-	 * nested page table leaf; run again, it runs the new bytes (seed 2,
-	 * iteration 428; seed 3444739168800057731, iteration 3382; README,
-	 * "Stale code after a store into it"; guest_repro_smc.c).
-	 */
-	if (opt_tcg && want[1] == SVM_EXIT_IOIO)
-		return;
 	run->exit_reason = EXIT_SENTINEL;
 	r = ioctl(rs->vc->fd, KVM_RUN, 0);
 	st.vcpu_runs++;
