@@ -410,6 +410,10 @@ static bool gpa_usable(struct vm *vm, uint64_t gpa)
  *   atomic operation an address it never computed).  The LOCK becomes a
  *   DS override.  tcg_smc() keeps the generator's own stores into its
  *   code from making any of these.
+ * - An instruction at linear address 0xffffffffffffffff (64-bit mode):
+ *   QEMU's translator asserts ("s->pc_save != -1": -1 is its "EIP
+ *   unknown" mark).  Not a byte pattern: build_pt_pae() leaves PML4
+ *   entry 511 empty, so that the last page is never mapped.
  *
  * No instruction of these is spared, not even the generator's own: a
  * handler that returns a byte or two further on, or a jump into the
@@ -1132,6 +1136,12 @@ static void build_pt_pae(struct vm *vm, struct gcase *c, bool four_level)
 	uint64_t us = c->cpl3 || pct(30) ? PTE_US : 0;
 	uint64_t flags = PTE_P | PTE_RW | us | (pct(50) ? PTE_A | PTE_D : 0);
 	uint64_t pml4 = 0, pdpt, pd[5], pt;
+	/*
+	 * Under TCG, PML4 entry 511 stays empty, so that the last page of
+	 * the linear address space is never mapped: QEMU aborts on an
+	 * instruction at 0xffffffffffffffff (see tcg_sanitize()).
+	 */
+	int last = opt_tcg ? 510 : 511;
 	int i, j;
 
 	pdpt = pick_page(vm, c);
@@ -1140,11 +1150,13 @@ static void build_pt_pae(struct vm *vm, struct gcase *c, bool four_level)
 		gw64(vm, pml4, pdpt | flags);
 		note_pte(c, pml4, pdpt | flags);
 		if (pct(30))	/* a self-reference */
-			gw64(vm, pml4 + 511 * 8, pml4 | flags);
+			gw64(vm, pml4 + last * 8, pml4 | flags);
 		if (pct(20))
-			gw64(vm, pml4 + below(512) * 8, pdpt | flags);
+			gw64(vm, pml4 + below(last + 1) * 8, pdpt | flags);
 		if (pct(10))
-			gw64(vm, pml4 + below(512) * 8, rnd());
+			gw64(vm, pml4 + below(last + 1) * 8, rnd());
+		if (opt_tcg)
+			gw64(vm, pml4 + 511 * 8, 0);
 		c->cr3 = pml4;
 	} else {
 		/* PAE: the PDPT is 4 entries, 32-byte aligned. */
@@ -2713,6 +2725,10 @@ static void gen_case(struct vm *vm, struct vcpu *vc, struct gcase *c,
 	/* What follows the code: zeros, HLTs or junk. */
 	if (pct(30))
 		grandom(vm, c->code_gpa + g->len, 64);
+	/* The tables above may share a page with the PML4 (pick_page()). */
+	if (opt_tcg && (c->env == ENV_LONG || c->env == ENV_COMPAT ||
+			c->long_armed))
+		gw64(vm, c->cr3 + 511 * 8, 0);
 
 	/* General registers. */
 	r->rax = interesting_value();
