@@ -23,6 +23,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <okvm/kvm_exit_name.h>
+
 #define SERIAL_PORT	0x3f8
 #define DEFAULT_MEM	(1UL << 20)
 #define DEFAULT_LOAD	0x1000UL
@@ -38,25 +40,6 @@ struct vm {
 	unsigned long load_addr;
 	struct kvm_run *run;
 	int verbose;
-};
-
-static const char *const exit_names[] = {
-	[KVM_EXIT_UNKNOWN]		= "UNKNOWN",
-	[KVM_EXIT_EXCEPTION]		= "EXCEPTION",
-	[KVM_EXIT_IO]			= "IO",
-	[KVM_EXIT_HYPERCALL]		= "HYPERCALL",
-	[KVM_EXIT_DEBUG]		= "DEBUG",
-	[KVM_EXIT_HLT]			= "HLT",
-	[KVM_EXIT_MMIO]			= "MMIO",
-	[KVM_EXIT_IRQ_WINDOW_OPEN]	= "IRQ_WINDOW_OPEN",
-	[KVM_EXIT_SHUTDOWN]		= "SHUTDOWN",
-	[KVM_EXIT_FAIL_ENTRY]		= "FAIL_ENTRY",
-	[KVM_EXIT_INTR]			= "INTR",
-	[KVM_EXIT_NMI]			= "NMI",
-	[KVM_EXIT_INTERNAL_ERROR]	= "INTERNAL_ERROR",
-	[KVM_EXIT_SYSTEM_EVENT]		= "SYSTEM_EVENT",
-	[KVM_EXIT_X86_RDMSR]		= "X86_RDMSR",
-	[KVM_EXIT_X86_WRMSR]		= "X86_WRMSR",
 };
 
 static void die(const char *fmt, ...)
@@ -78,10 +61,9 @@ static void die_errno(const char *what)
 
 static const char *exit_name(unsigned int reason)
 {
-	if (reason < sizeof(exit_names) / sizeof(exit_names[0]) &&
-	    exit_names[reason])
-		return exit_names[reason];
-	return "?";
+	const char *name = kvm_exit_name(reason);
+
+	return name ? name : "?";
 }
 
 static void usage(void)

@@ -16,7 +16,8 @@
  * the vCPU thread, so a spinning guest never holds the fuzzer.
  *
  * Every exit is checked against Documentation/api.rst on okvm, and
- * against the exits kvm_amd is known to give on kvm_amd.  A finding is an
+ * against the exits the real KVM (kvm_amd or kvm_intel, as the host CPU
+ * has SVM or VMX) is known to give on KVM.  A finding is an
  * undocumented exit, an exit whose data or registers break what the API
  * promises, a KVM_RUN that fails with an errno it should not or never
  * returns, and any WARNING, BUG, Oops, general protection fault, soft
@@ -42,6 +43,9 @@
 #include <sys/mman.h>
 #include <linux/kvm.h>
 
+#include <okvm/kvm_exit_name.h>
+#include <okvm/x86_vendor.h>
+
 #include "lib/fuzz.h"
 #include "lib/x86.h"
 
@@ -66,6 +70,16 @@
 /* The SVM exit codes an emulation failure names (APM vol. 2, C.1). */
 #define SVM_EXIT_IOIO	0x7b
 #define SVM_EXIT_NPF	0x400
+
+/*
+ * The VMX basic exit reasons (SDM vol. 3C, appendix C): an emulation
+ * failure names I/O or an EPT violation; a failed VM entry reports bit
+ * 31 and invalid guest state.
+ */
+#define VMX_EXIT_IO_INSTRUCTION		30
+#define VMX_EXIT_INVALID_STATE		33
+#define VMX_EXIT_EPT_VIOLATION		48
+#define VMX_EXIT_ENTRY_FAILURE		(1U << 31)
 
 /*
  * The GDT: the shared flat segments, SEL_TSS and SEL_LDT (lib/x86.h),
@@ -114,6 +128,7 @@ static bool opt_ktap, opt_dump, opt_verbose, opt_trace;
 static int opt_tcg = -1;		/* avoid what QEMU's TCG cannot take */
 static const char *opt_dev;
 static int opt_target = -1;		/* TARGET_*; -1: find out */
+static bool host_vmx;			/* VT-x host (else AMD-V) */
 
 enum { TARGET_OKVM, TARGET_KVM };
 
@@ -2981,7 +2996,7 @@ static void kmsg_check(void)
 
 static const char *exit_name(uint32_t r)
 {
-	const char *name = fuzz_exit_name(r);
+	const char *name = kvm_exit_name(r);
 
 	return name ? name : "?";
 }
@@ -3241,6 +3256,42 @@ static void probe_pio_completion(struct run_state *rs, struct kvm_regs *old,
 			(unsigned long long)want);
 }
 
+/*
+ * okvm's emulation failure under VMX, in KVM's emulation_failure layout
+ * as kvm_intel fills it (vmx_get_exit_info()): data[1] the basic exit
+ * reason, data[2] the exit qualification, data[3] the IDT-vectoring
+ * information.  The GPA of an EPT violation is not in it.  For I/O, the
+ * qualification's bit 4 says string I/O (SDM vol. 3C, "Exit
+ * Qualification for I/O Instructions").
+ */
+static bool check_internal_vmx(struct run_state *rs)
+{
+	struct kvm_run *run = rs->vc->run;
+	uint64_t code = run->internal.data[1];
+	uint64_t qual = run->internal.data[2];
+
+	if (run->internal.ndata != 6 || run->internal.data[0]) {
+		finding("emulation failure with ndata %u data[0] %#llx",
+			run->internal.ndata,
+			(unsigned long long)run->internal.data[0]);
+		return false;
+	}
+	if (code == VMX_EXIT_EPT_VIOLATION) {
+		st.internal_npf++;
+		return true;
+	}
+	if (code == VMX_EXIT_IO_INSTRUCTION) {
+		st.internal_io++;
+		if (!(qual & 0x10))
+			finding("emulation failure for port I/O that is not string I/O (qualification %#llx)",
+				(unsigned long long)qual);
+		return true;
+	}
+	finding("emulation failure for VMX exit reason %#llx",
+		(unsigned long long)code);
+	return false;
+}
+
 static bool check_internal(struct run_state *rs)
 {
 	struct kvm_run *run = rs->vc->run;
@@ -3250,6 +3301,8 @@ static bool check_internal(struct run_state *rs)
 	if (opt_target != TARGET_OKVM)
 		return sub >= 1 && sub <= 4 ? true :
 		       (finding("INTERNAL_ERROR with suberror %u", sub), false);
+	if (sub == KVM_INTERNAL_ERROR_EMULATION && host_vmx)
+		return check_internal_vmx(rs);
 	if (sub == KVM_INTERNAL_ERROR_EMULATION) {
 		uint64_t code = run->internal.data[1];
 		uint64_t info1 = run->internal.data[2];
@@ -3289,7 +3342,8 @@ static bool check_internal(struct run_state *rs)
 	}
 	if (sub == KVM_INTERNAL_ERROR_UNEXPECTED_EXIT_REASON &&
 	    run->internal.ndata == 2) {
-		finding("unexpected SVM exit code %#llx (okvm intercepts nothing that should lead here)",
+		finding("unexpected %s exit code %#llx (okvm intercepts nothing that should lead here)",
+			host_vmx ? "VMX" : "SVM",
 			(unsigned long long)run->internal.data[0]);
 		return false;
 	}
@@ -3352,7 +3406,8 @@ static void probe_internal_again(struct run_state *rs, struct kvm_regs *old)
 	if (run->exit_reason != KVM_EXIT_INTERNAL_ERROR ||
 	    run->internal.suberror != sub ||
 	    run->internal.data[1] != want[1] ||
-	    (want[1] != SVM_EXIT_NPF && run->internal.data[3] != want[3]) ||
+	    (want[1] != (host_vmx ? VMX_EXIT_EPT_VIOLATION : SVM_EXIT_NPF) &&
+	     run->internal.data[3] != want[3]) ||
 	    now.rip != old->rip)
 		finding("emulation failure (exit code %#llx, info %#llx, RIP %#llx) ran again gave exit %u suberror %u exit code %#llx info %#llx RIP %#llx",
 			(unsigned long long)want[1],
@@ -3365,12 +3420,40 @@ static void probe_internal_again(struct run_state *rs, struct kvm_regs *old)
 }
 
 /*
+ * A segment as KVM_GET_SREGS reports it under VMX, where the VMCS holds
+ * G and the unusable bit as such (SDM vol. 3C, "Guest Register State"):
+ * unusable exactly when not present (kvm_intel's vmx_get_segment()),
+ * usable data segments accessed (KVM sets the bit on KVM_SET_SREGS, VM
+ * entry requires it).  Once the guest has run, that is past any exit but
+ * a failed entry, VM entry's checks held (SDM vol. 3C, "Checks on Guest
+ * Segment Registers"): G consistent with the limit for CS, TR and usable
+ * segments, TR busy.
+ */
+static bool vmx_seg_bad(const struct kvm_segment *sg, unsigned int i,
+			bool entered)
+{
+	bool checked = !sg->unusable || i == 0 || i == 6;
+
+	if (sg->unusable != !sg->present)
+		return true;
+	if (i >= 1 && i <= 4 && !sg->unusable && !(sg->type & 1))
+		return true;
+	if (!entered)
+		return false;
+	if (checked && ((sg->g && (sg->limit & 0xfff) != 0xfff) ||
+			(!sg->g && sg->limit > 0xfffff)))
+		return true;
+	return i == 6 && (sg->type & 7) != 3;
+}
+
+/*
  * What KVM_RUN leaves in kvm_run on the way out and how KVM_GET_SREGS
  * reports segments (api.rst, KVM_RUN step 6 and KVM_GET_SREGS; kvm_amd
- * does the same but for ready_for_interrupt_injection).
+ * does the same but for ready_for_interrupt_injection; under VMX see
+ * vmx_seg_bad()).
  */
 static void check_exit_state(struct run_state *rs, const struct kvm_regs *regs,
-			     const struct kvm_sregs *sregs)
+			     const struct kvm_sregs *sregs, uint32_t reason)
 {
 	const struct kvm_segment *seg[] = {
 		&sregs->cs, &sregs->ds, &sregs->es, &sregs->fs, &sregs->gs,
@@ -3399,23 +3482,33 @@ static void check_exit_state(struct run_state *rs, const struct kvm_regs *regs,
 		finding("kvm_run->ready_for_interrupt_injection set");
 	for (i = 0; i < ARRAY_SIZE(seg); i++) {
 		const struct kvm_segment *sg = seg[i];
+		bool bad;
 
-		if (sg->g != (sg->limit > 0xfffff) ||
-		    sg->unusable != !sg->present ||
-		    (i == 6 && !(sg->type & 2)) ||
-		    (i >= 1 && i <= 4 && !sg->unusable && !(sg->type & 1)) ||
-		    (i == 5 && sg->unusable && sg->db))
+		if (host_vmx)
+			bad = vmx_seg_bad(sg, i, reason != KVM_EXIT_FAIL_ENTRY);
+		else
+			bad = sg->g != (sg->limit > 0xfffff) ||
+			      sg->unusable != !sg->present ||
+			      (i == 6 && !(sg->type & 2)) ||
+			      (i >= 1 && i <= 4 && !sg->unusable &&
+			       !(sg->type & 1)) ||
+			      (i == 5 && sg->unusable && sg->db);
+		if (bad)
 			finding("KVM_GET_SREGS %s: limit %#x g %u present %u unusable %u type %#x db %u",
 				name[i], sg->limit, sg->g, sg->present,
 				sg->unusable, sg->type, sg->db);
 	}
 }
 
-/* After a shutdown the vCPU has been INITed (okvm and kvm_amd alike). */
+/*
+ * After a shutdown under SVM the vCPU has been INITed (okvm and kvm_amd
+ * alike).  kvm_intel leaves it as the triple fault did (the VMCS stays
+ * well defined): nothing to check there.
+ */
 static void check_shutdown(struct kvm_regs *regs,
 			   struct kvm_sregs *sregs)
 {
-	if (opt_target != TARGET_OKVM)
+	if (opt_target != TARGET_OKVM || host_vmx)
 		return;
 	if (regs->rip != 0xfff0 || sregs->cs.base != 0xffff0000 ||
 	    sregs->cs.selector != 0xf000 || (sregs->cr0 & CR0_PE) ||
@@ -3425,6 +3518,18 @@ static void check_shutdown(struct kvm_regs *regs,
 			(unsigned long long)sregs->cs.base,
 			(unsigned long long)sregs->cr0,
 			(unsigned long long)regs->rdx);
+}
+
+/*
+ * The failure reason of a VM entry the hardware refused: VMRUN's
+ * VMEXIT_INVALID (-1) read as 32 bits under SVM (api.rst); under VMX
+ * kvm_intel's full exit reason, bit 31 and invalid guest state (SDM vol.
+ * 3C, "VM-Entry Failures During or After Loading Guest State").
+ */
+static uint64_t fail_entry_reason(void)
+{
+	return host_vmx ? VMX_EXIT_ENTRY_FAILURE | VMX_EXIT_INVALID_STATE :
+			  0xffffffff;
 }
 
 static void run_case(struct vm *vm, int v, struct gcase *c)
@@ -3508,12 +3613,17 @@ static void run_case(struct vm *vm, int v, struct gcase *c)
 			break;
 		}
 		count_insns(&rs, regs.rip);
-		check_exit_state(&rs, &regs, &sregs);
+		check_exit_state(&rs, &regs, &sregs, reason);
 		if (opt_verbose)
 			say("  exit %s rip %#llx\n", exit_name(reason),
 			    (unsigned long long)regs.rip);
-		if (opt_target == TARGET_OKVM && (sregs.efer & (1ULL << 12)))
+		if (opt_target == TARGET_OKVM && !host_vmx &&
+		    (sregs.efer & (1ULL << 12)))
 			finding("KVM_GET_SREGS shows EFER.SVME");
+		/* Under VMX the hardware's CR4.VMXE must not show either. */
+		if (opt_target == TARGET_OKVM && host_vmx &&
+		    (sregs.cr4 & (1ULL << 13)))
+			finding("KVM_GET_SREGS shows CR4.VMXE");
 		switch (reason) {
 		case KVM_EXIT_IO:
 			stop = !check_io(&rs, &regs, &sregs);
@@ -3552,7 +3662,7 @@ static void run_case(struct vm *vm, int v, struct gcase *c)
 				vm->spoiled = true;
 			if (opt_target == TARGET_OKVM &&
 			    run->fail_entry.hardware_entry_failure_reason !=
-			    0xffffffff)
+			    fail_entry_reason())
 				finding("FAIL_ENTRY with reason %#llx",
 					(unsigned long long)run->fail_entry.hardware_entry_failure_reason);
 			stop = true;
@@ -3925,8 +4035,11 @@ static void parse_args(int argc, char **argv)
 /* okvm answers KVM_CAP_SYNC_MMU with 0; KVM with 1. */
 static int probe_target(void)
 {
-	if (!access("/sys/module/okvm", F_OK) &&
-	    access("/sys/module/kvm_amd", F_OK))
+	char path[64];
+
+	snprintf(path, sizeof(path), "/sys/module/%s",
+		 x86_kvm_vendor_module());
+	if (!access("/sys/module/okvm", F_OK) && access(path, F_OK))
 		return TARGET_OKVM;
 	return ioctl(kvm_fd, KVM_CHECK_EXTENSION, KVM_CAP_SYNC_MMU) > 0 ?
 	       TARGET_KVM : TARGET_OKVM;
@@ -3964,6 +4077,7 @@ int main(int argc, char **argv)
 
 	if (opt_tcg < 0)
 		opt_tcg = fuzz_under_tcg();
+	host_vmx = x86_host_vmx();
 	host_phys_bits = 36;
 	if (__get_cpuid(0x80000008, &eax, &ebx, &ecx, &edx))
 		host_phys_bits = eax & 0xff;

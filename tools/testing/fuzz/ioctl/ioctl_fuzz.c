@@ -51,6 +51,8 @@
 #include <sys/syscall.h>
 #include <sys/wait.h>
 
+#include <okvm/kvm_exit_name.h>
+
 #include "ioctl_fuzz.h"
 
 #ifndef MAP_FIXED_NOREPLACE
@@ -2892,9 +2894,9 @@ static void report(double secs, uint64_t total_ops, uint64_t *syscalls,
 	for (e = 0; e < NR_EXITS && n < (int)sizeof(line) - 40; e++) {
 		if (!exits[e])
 			continue;
-		if (fuzz_exit_name(e))
+		if (kvm_exit_name(e))
 			n += snprintf(line + n, sizeof(line) - n, " %s %" PRIu64,
-				      fuzz_exit_name(e), exits[e]);
+				      kvm_exit_name(e), exits[e]);
 		else
 			n += snprintf(line + n, sizeof(line) - n, " %u %" PRIu64,
 				      e, exits[e]);

@@ -216,37 +216,6 @@ size_t fuzz_tcg_sanitize(uint8_t *p, size_t n, bool lme)
 	return fixed;
 }
 
-const char *fuzz_exit_name(uint32_t reason)
-{
-	static const char *const names[] = {
-		[KVM_EXIT_UNKNOWN] = "UNKNOWN",
-		[KVM_EXIT_EXCEPTION] = "EXCEPTION",
-		[KVM_EXIT_IO] = "IO",
-		[KVM_EXIT_HYPERCALL] = "HYPERCALL",
-		[KVM_EXIT_DEBUG] = "DEBUG",
-		[KVM_EXIT_HLT] = "HLT",
-		[KVM_EXIT_MMIO] = "MMIO",
-		[KVM_EXIT_IRQ_WINDOW_OPEN] = "IRQ_WINDOW_OPEN",
-		[KVM_EXIT_SHUTDOWN] = "SHUTDOWN",
-		[KVM_EXIT_FAIL_ENTRY] = "FAIL_ENTRY",
-		[KVM_EXIT_INTR] = "INTR",
-		[KVM_EXIT_SET_TPR] = "SET_TPR",
-		[KVM_EXIT_TPR_ACCESS] = "TPR_ACCESS",
-		[KVM_EXIT_NMI] = "NMI",
-		[KVM_EXIT_INTERNAL_ERROR] = "INTERNAL_ERROR",
-		[KVM_EXIT_SYSTEM_EVENT] = "SYSTEM_EVENT",
-		[KVM_EXIT_IOAPIC_EOI] = "IOAPIC_EOI",
-		[KVM_EXIT_HYPERV] = "HYPERV",
-		[KVM_EXIT_X86_RDMSR] = "X86_RDMSR",
-		[KVM_EXIT_X86_WRMSR] = "X86_WRMSR",
-		[KVM_EXIT_DIRTY_RING_FULL] = "DIRTY_RING_FULL",
-		[KVM_EXIT_X86_BUS_LOCK] = "X86_BUS_LOCK",
-		[KVM_EXIT_NOTIFY] = "NOTIFY",
-	};
-
-	return reason < ARRAY_SIZE(names) ? names[reason] : NULL;
-}
-
 /*
  * What the test runner's parse.awk and the debug kernel's README count
  * as a report, and the lockups and stalls that precede a dead host.

@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: GPL-2.0 */
 /*
  * What the fuzzers share apart from guest setup (x86.h): random numbers,
- * the device, QEMU TCG's workarounds, exit names and the kernel log.
+ * the device, QEMU TCG's workarounds and the kernel log.  Exit names and
+ * the host's vendor come from tools/include/okvm/.
  */
 #ifndef FUZZ_LIB_FUZZ_H
 #define FUZZ_LIB_FUZZ_H
@@ -97,9 +98,6 @@ void fuzz_tcg_fix_sregs(struct kvm_sregs *s);
  * with any operand.  Returns the number of bytes rewritten.
  */
 size_t fuzz_tcg_sanitize(uint8_t *p, size_t n, bool lme);
-
-/* KVM_EXIT_* name, or NULL for a number <linux/kvm.h> does not name. */
-const char *fuzz_exit_name(uint32_t reason);
 
 /*
  * The kernel log, through /dev/kmsg: kmsg_open() skips what is there,

@@ -1,10 +1,15 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * okvm and kvm_amd loaded in one host.  AMD-V (EFER.SVME) serves one
- * hypervisor at a time: okvm holds it while it has VMs; kvm_amd holds it
- * while it has VMs too, or from its load on when kvm's
- * enable_virt_at_load is set (6.10 and later).  The one that comes second
- * gets EBUSY from KVM_CREATE_VM, and okvm logs one line saying why.
+ * okvm and the real KVM's vendor module (kvm_amd or kvm_intel) loaded in
+ * one host.  The CPU's virtualization serves one hypervisor at a time:
+ * AMD-V is on while EFER.SVME is set (AMD APM vol. 2, 15.4 "Enabling
+ * SVM"), VT-x while the CPU is in VMX operation, from VMXON to VMXOFF
+ * with CR4.VMXE set (Intel SDM vol. 3C, "Enabling and Entering VMX
+ * Operation").  okvm holds it while it has VMs; KVM holds it while it
+ * has VMs too, or from its load on when kvm's enable_virt_at_load is
+ * set (6.10 and later).  The one that comes second gets EBUSY from
+ * KVM_CREATE_VM, and okvm logs one line saying why: that "AMD-V" or
+ * "VT-x" (x86_virt_name()) is " in use".
  *
  * Only a host with both loaded can run these (tools/testing/vm/run
  * --module both); anywhere else the whole binary is skipped.
@@ -15,21 +20,30 @@
 #include <unistd.h>
 #include <sys/stat.h>
 
+#include <okvm/x86_vendor.h>
+
 #include "kvm_util.h"
 
 #define OKVM_DEV	"/dev/okvm"
-#define KVM_AMD_DEV	"/dev/kvm"
+#define KVM_DEV		"/dev/kvm"	/* the vendor module's own */
 
 static const char *not_both_loaded(void)
 {
+	static char why[128];
 	struct stat okvm, kvm;
+	const char *mod = kvm_vendor_module();
 
+	snprintf(why, sizeof(why), "/sys/module/%s", mod);
 	if (stat(OKVM_DEV, &okvm))
 		return "no " OKVM_DEV;
-	if (access("/sys/module/kvm_amd", F_OK))
-		return "kvm_amd is not loaded";
-	if (stat(KVM_AMD_DEV, &kvm) || kvm.st_rdev == okvm.st_rdev)
-		return KVM_AMD_DEV " is not kvm_amd's";
+	if (access(why, F_OK)) {
+		snprintf(why, sizeof(why), "%s is not loaded", mod);
+		return why;
+	}
+	if (stat(KVM_DEV, &kvm) || kvm.st_rdev == okvm.st_rdev) {
+		snprintf(why, sizeof(why), KVM_DEV " is not %s's", mod);
+		return why;
+	}
 	return NULL;
 }
 
@@ -48,13 +62,13 @@ skip_unless_both_loaded(int argc, char **argv)
 		if (!strcmp(argv[i], "-l") || !strcmp(argv[i], "-h"))
 			return;
 	if (why) {
-		printf("KTAP version 1\n1..0 # SKIP needs okvm and kvm_amd "
-		       "loaded together: %s\n", why);
+		printf("KTAP version 1\n1..0 # SKIP needs okvm and %s "
+		       "loaded together: %s\n", kvm_vendor_module(), why);
 		exit(KSFT_SKIP);
 	}
 }
 
-static bool kvm_amd_holds_from_load(void)
+static bool kvm_holds_from_load(void)
 {
 	FILE *f = fopen("/sys/module/kvm/parameters/enable_virt_at_load", "r");
 	int c = f ? fgetc(f) : 0;
@@ -64,11 +78,12 @@ static bool kvm_amd_holds_from_load(void)
 	return c == 'Y';
 }
 
-/* For the cases where kvm_amd lets go of AMD-V with its last VM. */
-static void need_kvm_amd_per_vm(void)
+/* For the cases where KVM lets go of the CPU with its last VM. */
+static void need_kvm_per_vm(void)
 {
-	if (kvm_amd_holds_from_load())
-		test_skip("kvm_amd holds AMD-V from its load on");
+	if (kvm_holds_from_load())
+		test_skip("%s holds %s from its load on", kvm_vendor_module(),
+			  x86_virt_name());
 }
 
 /* KVM_CREATE_VM on a new fd of dev: its result, errno kept. */
@@ -170,34 +185,35 @@ static void okvm_vm_refused(void)
 
 	ASSERT_ERRNO(create_vm(OKVM_DEV), EBUSY);
 	ASSERT_EQ(kmsg_okvm_lines(kmsg, line, sizeof(line)), 1);
-	if (!strstr(line, "AMD-V") || !strstr(line, " in use"))
-		test_fail("okvm's line does not say AMD-V is in use");
+	if (!strstr(line, x86_virt_name()) || !strstr(line, " in use"))
+		test_fail("okvm's line does not say %s is in use",
+			  x86_virt_name());
 }
 
 TEST(okvm_vm_blocks_kvm_vm)
 {
 	int kmsg, vm;
 
-	need_kvm_amd_per_vm();
+	need_kvm_per_vm();
 	vm = create_vm(OKVM_DEV);
 	ASSERT_OK(vm);
 	kmsg = kmsg_open();
-	ASSERT_ERRNO(create_vm(KVM_AMD_DEV), EBUSY);
-	kmsg_okvm_lines(kmsg, NULL, 0);	/* shows kvm_amd's own lines */
+	ASSERT_ERRNO(create_vm(KVM_DEV), EBUSY);
+	kmsg_okvm_lines(kmsg, NULL, 0);	/* shows KVM's own lines */
 	close(vm);
 }
 
 TEST(kvm_vm_after_okvm_vm_closed)
 {
-	need_kvm_amd_per_vm();
+	need_kvm_per_vm();
 	guest_run_on(OKVM_DEV);
-	guest_run_on(KVM_AMD_DEV);
+	guest_run_on(KVM_DEV);
 }
 
 TEST(kvm_vm_blocks_okvm_vm)
 {
 	struct kvm_vcpu *vcpu;
-	struct kvm_vm *vm = guest_create(KVM_AMD_DEV, &vcpu);
+	struct kvm_vm *vm = guest_create(KVM_DEV, &vcpu);
 
 	guest_run(vcpu);
 	okvm_vm_refused();
@@ -206,14 +222,15 @@ TEST(kvm_vm_blocks_okvm_vm)
 
 TEST(okvm_vm_after_kvm_vm_closed)
 {
-	need_kvm_amd_per_vm();
-	guest_run_on(KVM_AMD_DEV);
+	need_kvm_per_vm();
+	guest_run_on(KVM_DEV);
 	guest_run_on(OKVM_DEV);
 }
 
 TEST(okvm_vm_refused_without_kvm_vms)
 {
-	if (!kvm_amd_holds_from_load())
-		test_skip("kvm_amd holds AMD-V only while it has VMs");
+	if (!kvm_holds_from_load())
+		test_skip("%s holds %s only while it has VMs",
+			  kvm_vendor_module(), x86_virt_name());
 	okvm_vm_refused();
 }

@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
  * Exits other than port I/O: HLT, shutdown on a triple fault, a failed
- * VMRUN, and an access to guest physical memory that no slot backs.
+ * VMRUN or VM entry, and an access to guest physical memory that no slot
+ * backs.
  */
 #include "kvm_util.h"
 
@@ -95,17 +96,24 @@ TEST(triple_fault_bad_gate)
 }
 
 /*
- * After a shutdown the VMCB is undefined; kvm_amd INITs the vCPU, so the
- * registers read back are the reset state.
+ * After a shutdown intercept the VMCB is undefined (AMD APM vol. 2,
+ * 15.11 "Miscellaneous Intercepts"); kvm_amd INITs the vCPU
+ * (shutdown_interception()), so the registers read back are the reset
+ * state.  A triple-fault VM exit leaves a well-defined VMCS (Intel SDM
+ * vol. 3C, "Exits Due to Triple Fault"), and kvm_intel returns
+ * KVM_EXIT_SHUTDOWN with the vCPU as the fault left it
+ * (handle_triple_fault()): see shutdown_keeps_state.
  */
 TEST(shutdown_inits_vcpu)
 {
 	struct kvm_vcpu *vcpu;
-	struct kvm_vm *vm = vm_create_guest(GUEST(guest_triple_fault16),
-					    &vcpu);
+	struct kvm_vm *vm;
 	struct kvm_sregs s;
 	struct kvm_regs r;
 
+	if (!host_svm())
+		test_skip("SVM only: on VMX KVM does not INIT after a triple fault");
+	vm = vm_create_guest(GUEST(guest_triple_fault16), &vcpu);
 	vcpu_run_expect_exit(vcpu, KVM_EXIT_SHUTDOWN);
 	vcpu_get_regs(vcpu, &r);
 	vcpu_get_sregs(vcpu, &s);
@@ -119,11 +127,56 @@ TEST(shutdown_inits_vcpu)
 }
 
 /*
- * A state KVM_SET_SREGS accepts but VMRUN refuses (AMD APM vol. 2,
- * 15.5.1 "Basic Operation", canonicalization and consistency checks):
- * EFER.LME, CR0.PG, CR4.PAE, CS.L and CS.D all set.  kvm_amd reports the
- * VMEXIT_INVALID exit code as the failure reason, truncated to 32 bits.
+ * On VMX the vCPU stays where the triple fault left it: real mode, CS 0,
+ * the IDT limit the guest loaded, RIP at the faulting UD2 or past the
+ * LIDT before it (where exactly is the CPU's business), never the reset
+ * vector.
  */
+TEST(shutdown_keeps_state)
+{
+	struct kvm_vcpu *vcpu;
+	struct kvm_vm *vm;
+	struct kvm_sregs s;
+	struct kvm_regs r;
+
+	if (!host_vmx())
+		test_skip("VMX only: on SVM KVM INITs the vCPU after a shutdown");
+	vm = vm_create_guest(GUEST(guest_triple_fault16), &vcpu);
+	vcpu_run_expect_exit(vcpu, KVM_EXIT_SHUTDOWN);
+	vcpu_get_regs(vcpu, &r);
+	vcpu_get_sregs(vcpu, &s);
+	test_log("after shutdown: rip 0x%llx cs 0x%x idt limit 0x%x cr0 0x%llx",
+		 r.rip, s.cs.selector, s.idt.limit, s.cr0);
+	ASSERT_EQ(s.cs.selector, 0);
+	ASSERT_EQ(s.cs.base, 0);
+	ASSERT_EQ(s.idt.limit, 0);
+	ASSERT_EQ(s.cr0 & X86_CR0_PE, 0);
+	ASSERT_GE(r.rip, GUEST_LOAD_ADDR);
+	ASSERT_LT(r.rip, GUEST_LOAD_ADDR + 16);
+	vm_free(vm);
+}
+
+/*
+ * A state KVM_SET_SREGS accepts but the hardware refuses to enter
+ * (vcpu_set_bad_long_mode()): EFER.LME, CR0.PG, CR4.PAE, CS.L and CS.D
+ * all set.  kvm_amd reports VMRUN's VMEXIT_INVALID exit code (-1, AMD APM
+ * vol. 2, 15.5.1 "Basic Operation") as the failure reason, truncated to
+ * 32 bits.  kvm_intel reports the VM exit reason of the failed VM entry
+ * as it is: bit 31 set for a VM-entry failure and basic reason 33,
+ * invalid guest state (Intel SDM vol. 3C, "VM-Entry Failures During or
+ * After Loading Guest State" and appendix C, "VMX Basic Exit Reasons").
+ * With unrestricted guest KVM leaves these checks to the CPU.
+ */
+#define SVM_EXIT_INVALID_32		0xffffffffULL
+#define VMX_EXIT_ENTRY_FAILURE		(1ULL << 31)
+#define VMX_EXIT_INVALID_GUEST_STATE	33
+
+static uint64_t fail_entry_reason(void)
+{
+	return host_vmx() ? VMX_EXIT_ENTRY_FAILURE | VMX_EXIT_INVALID_GUEST_STATE :
+			    SVM_EXIT_INVALID_32;
+}
+
 GUEST_CODE16(guest_spin,
 	"1:	jmp 1b\n");
 
@@ -135,7 +188,7 @@ TEST(fail_entry_cs_l_and_d)
 	vcpu_set_bad_long_mode(vcpu);
 	vcpu_run_expect_exit(vcpu, KVM_EXIT_FAIL_ENTRY);
 	ASSERT_EQ(vcpu->run->fail_entry.hardware_entry_failure_reason,
-		  0xffffffff);
+		  fail_entry_reason());
 	vm_free(vm);
 }
 

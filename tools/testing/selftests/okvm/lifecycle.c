@@ -197,8 +197,9 @@ static void expect_refcnt(int want)
 
 /*
  * Made and destroyed one after the other, so that on okvm each switches
- * AMD-V on when it is made and off when it goes.  Every 25th also runs a
- * guest to HLT, which builds the NPT root and the tables below it.
+ * AMD-V (or VT-x) on when it is made and off when it goes.  Every 25th
+ * also runs a guest to HLT, which builds the nested (NPT or EPT) root and
+ * the tables below it.
  *
  * okvm gets through the thousand in about a second under TCG; kvm_amd
  * takes some 50 ms a VM there, so the loop also ends after BUDGET_MS,

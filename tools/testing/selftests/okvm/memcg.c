@@ -197,7 +197,10 @@ static void expect_exit_0(int status)
 
 #define NR_VMS		32
 #define VCPUS_PER_VM	8
-/* At the least, per VM its structure, per vCPU its kvm_run and VMCB. */
+/*
+ * At the least, per VM its structure, per vCPU its kvm_run and VMCB (or
+ * VMCS).
+ */
 #define VM_MIN_BYTES	(1 * KiB)
 #define VCPU_MIN_BYTES	(8 * KiB)
 
@@ -302,7 +305,7 @@ TEST(nested_page_tables_charged)
  * or the OOM killer ends the VMM first.  Either way only the group is
  * affected: the host makes and runs a VM afterwards.
  *
- * On cgroup2 it is the OOM killer, with okvm and kvm_amd alike: a charge
+ * On cgroup2 it is the OOM killer, with okvm and KVM alike: a charge
  * over memory.max that reclaim cannot make room for, from a task that
  * is not dying, invokes it synchronously, for kernel allocations in a
  * syscall as for page faults, and ENOMEM comes only when it finds

@@ -16,6 +16,8 @@
 #include <sys/mman.h>
 #include <sys/wait.h>
 
+#include <okvm/x86_vendor.h>
+
 #include "harness.h"
 
 #define REASON_MAX	256
@@ -230,7 +232,9 @@ int main(int argc, char **argv)
 		total += selected(tc->name, argc, argv);
 
 	printf("KTAP version 1\n1..%d\n", total);
-	test_log("%s on %s", argv[0], test_on_okvm() ? "okvm" : "kvm");
+	test_log("%s on %s, %s host", argv[0],
+		 test_on_okvm() ? "okvm" : x86_kvm_vendor_module(),
+		 x86_virt_name());
 
 	for (tc = tests; tc; tc = tc->next) {
 		if (!selected(tc->name, argc, argv))

@@ -12,6 +12,9 @@
 #include <sys/mman.h>
 #include <sys/wait.h>
 
+#include <okvm/kvm_exit_name.h>
+#include <okvm/x86_vendor.h>
+
 #include "kvm_util.h"
 
 const char *kvm_dev_path(void)
@@ -323,33 +326,11 @@ int vcpu_run(struct kvm_vcpu *vcpu)
 	return ioctl(vcpu->fd, KVM_RUN, 0);
 }
 
-static const char * const exit_names[] = {
-	[KVM_EXIT_UNKNOWN] = "UNKNOWN",
-	[KVM_EXIT_EXCEPTION] = "EXCEPTION",
-	[KVM_EXIT_IO] = "IO",
-	[KVM_EXIT_HYPERCALL] = "HYPERCALL",
-	[KVM_EXIT_DEBUG] = "DEBUG",
-	[KVM_EXIT_HLT] = "HLT",
-	[KVM_EXIT_MMIO] = "MMIO",
-	[KVM_EXIT_IRQ_WINDOW_OPEN] = "IRQ_WINDOW_OPEN",
-	[KVM_EXIT_SHUTDOWN] = "SHUTDOWN",
-	[KVM_EXIT_FAIL_ENTRY] = "FAIL_ENTRY",
-	[KVM_EXIT_INTR] = "INTR",
-	[KVM_EXIT_SET_TPR] = "SET_TPR",
-	[KVM_EXIT_TPR_ACCESS] = "TPR_ACCESS",
-	[KVM_EXIT_NMI] = "NMI",
-	[KVM_EXIT_INTERNAL_ERROR] = "INTERNAL_ERROR",
-	[KVM_EXIT_SYSTEM_EVENT] = "SYSTEM_EVENT",
-	[KVM_EXIT_X86_RDMSR] = "X86_RDMSR",
-	[KVM_EXIT_X86_WRMSR] = "X86_WRMSR",
-};
-
 const char *exit_reason_name(uint32_t reason)
 {
-	if (reason < sizeof(exit_names) / sizeof(exit_names[0]) &&
-	    exit_names[reason])
-		return exit_names[reason];
-	return "?";
+	const char *name = kvm_exit_name(reason);
+
+	return name ? name : "?";
 }
 
 static void dump_exit(struct kvm_run *run, size_t run_size)
@@ -596,9 +577,24 @@ bool wait_for_change(const uint32_t *p, uint32_t old, unsigned int ms)
 	return __atomic_load_n(p, __ATOMIC_RELAXED) != old;
 }
 
+bool host_svm(void)
+{
+	return x86_host_svm();
+}
+
+bool host_vmx(void)
+{
+	return x86_host_vmx();
+}
+
+const char *kvm_vendor_module(void)
+{
+	return x86_kvm_vendor_module();
+}
+
 const char *kvm_module_name(void)
 {
-	return test_on_okvm() ? "okvm" : "kvm_amd";
+	return test_on_okvm() ? "okvm" : kvm_vendor_module();
 }
 
 int kvm_module_refcnt(void)

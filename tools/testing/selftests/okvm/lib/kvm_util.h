@@ -145,10 +145,12 @@ void vcpu_set_real_mode(struct kvm_vcpu *vcpu, uint64_t rip, uint64_t rsp);
 void vcpu_set_flat32(struct kvm_vcpu *vcpu, uint64_t rip, uint64_t rsp);
 
 /*
- * A state KVM_SET_SREGS accepts but VMRUN refuses (AMD APM vol. 2,
- * 15.5.1 "Basic Operation", consistency checks): EFER.LME, CR0.PG,
- * CR4.PAE, CS.L and CS.D all set.  The next KVM_RUN gives
- * KVM_EXIT_FAIL_ENTRY.
+ * A state KVM_SET_SREGS accepts but the hardware refuses to enter: EFER.LME,
+ * CR0.PG, CR4.PAE, CS.L and CS.D all set.  VMRUN's consistency checks
+ * (AMD APM vol. 2, 15.5.1 "Basic Operation") and VM entry's checks on
+ * the guest state (Intel SDM vol. 3C, "Checks on Guest Segment
+ * Registers": in an IA-32e mode guest, CS.L set requires CS.D/B clear)
+ * both fail it.  The next KVM_RUN gives KVM_EXIT_FAIL_ENTRY.
  */
 void vcpu_set_bad_long_mode(struct kvm_vcpu *vcpu);
 
@@ -263,9 +265,21 @@ void pin_thread(pthread_t thread, int cpu);
 bool wait_for_change(const uint32_t *p, uint32_t old, unsigned int ms);
 
 /*
+ * The host CPU's virtualization, from its CPUID vendor string (leaf 0):
+ * AMD-V on AMD and Hygon, VT-x on Intel (tools/include/okvm/x86_vendor.h).
+ * Where SVM and VMX differ, a test decides by these, whichever of okvm
+ * and KVM it runs on.
+ */
+bool host_svm(void);
+bool host_vmx(void);
+
+/* The real KVM's vendor module for this host: "kvm_amd" or "kvm_intel". */
+const char *kvm_vendor_module(void);
+
+/*
  * The module behind the device: "okvm", or the real KVM's vendor module
- * "kvm_amd", whose refcount the system, VM and vCPU fds take (KVM sets
- * their owner to the vendor module).
+ * (kvm_vendor_module()), whose refcount the system, VM and vCPU fds take
+ * (KVM sets their owner to the vendor module).
  */
 const char *kvm_module_name(void);
 
