@@ -7,6 +7,8 @@ VM_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 REPO_DIR=$(cd "$VM_DIR/../../.." && pwd)
 OKVM_CACHE=${OKVM_CACHE:-/var/cache/okvm}
 OKVM_OUT=${OKVM_OUT:-$REPO_DIR/out}
+# Tests get this many times their time on a debug kernel (run).
+DEBUG_TIMEOUT_SCALE=4
 
 # Progress goes to stderr: setup's stdout is reserved for the environment.
 say() { printf '%s: %s\n' "${0##*/}" "$*" >&2; }
