@@ -4,8 +4,9 @@
 #   <pass|fail|skip> TAB <case> TAB <detail>
 # Variables (awk -v): outdir, where each test's output is saved as
 # <name>.log; dmesg, the file the test host's dmesg is saved to;
-# timeout, the per-test limit, killed, why the runner killed QEMU, and
-# qemu_status, its exit status (for messages).
+# timeout, the per-test limit, killed, why the runner killed the
+# emulator (emu: QEMU or Bochs), emu_status, its exit status, and
+# emu_log, the log it left (for messages).
 #
 # A case is a top-level KTAP result line ("ok 3 name", "not ok 3 name",
 # "ok 3 name # SKIP why").  On top of those, a test binary counts as one
@@ -205,9 +206,9 @@ f[1] == "done" { done = 1 }
 
 END {
 	if (killed != "")
-		why = "QEMU killed: " killed
-	else if (qemu_status != 0)
-		why = "QEMU failed with status " qemu_status ", see qemu.err"
+		why = emu " killed: " killed
+	else if (emu_status != 0)
+		why = emu " failed with status " emu_status ", see " emu_log
 	else
 		why = "the test host died"
 	if (test != "")
