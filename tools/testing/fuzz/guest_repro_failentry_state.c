@@ -29,17 +29,11 @@
  * here), there is nothing to see.
  */
 #include <errno.h>
-#include <fcntl.h>
 #include <signal.h>
-#include <stdint.h>
-#include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 #include <time.h>
-#include <unistd.h>
-#include <sys/ioctl.h>
-#include <sys/mman.h>
-#include <linux/kvm.h>
+
+#include "guest_repro.h"
 
 #define MEM_SIZE	0x10000
 #define CODE		0x1000
@@ -98,38 +92,19 @@ static void flat32(int vcpu, uint64_t rip, uint64_t rflags)
 
 int main(void)
 {
-	const char *dev = getenv("KVM_DEV") ? getenv("KVM_DEV") : "/dev/kvm";
 	struct sigaction sa = { .sa_handler = nop };
-	int kvm, vm, vcpu, r, bad = 0;
-	struct kvm_userspace_memory_region region;
 	struct kvm_run *run;
 	struct kvm_regs regs;
-	uint8_t *mem;
+	struct repro rp;
+	int vcpu, r, bad = 0;
 	double t;
 
-	kvm = open(dev, O_RDWR);
-	if (kvm < 0) {
-		perror(dev);
-		return 2;
-	}
-	vm = ioctl(kvm, KVM_CREATE_VM, 0);
-	mem = mmap(NULL, MEM_SIZE, PROT_READ | PROT_WRITE,
-		   MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	memcpy(mem + CODE, guest, sizeof(guest));
-	memcpy(mem + CODE + 0x20, spin, sizeof(spin));
-	region = (struct kvm_userspace_memory_region) {
-		.slot = 0, .memory_size = MEM_SIZE,
-		.userspace_addr = (uintptr_t)mem,
-	};
-	if (ioctl(vm, KVM_SET_USER_MEMORY_REGION, &region))
-		perror("KVM_SET_USER_MEMORY_REGION");
-	vcpu = ioctl(vm, KVM_CREATE_VCPU, 0);
-	run = mmap(NULL, ioctl(kvm, KVM_GET_VCPU_MMAP_SIZE, 0),
-		   PROT_READ | PROT_WRITE, MAP_SHARED, vcpu, 0);
-	if (vm < 0 || vcpu < 0 || run == MAP_FAILED) {
-		perror("VM setup");
-		return 2;
-	}
+	repro_open(&rp);
+	repro_create(&rp, MEM_SIZE);
+	vcpu = rp.vcpu;
+	run = rp.run;
+	memcpy(rp.mem + CODE, guest, sizeof(guest));
+	memcpy(rp.mem + CODE + 0x20, spin, sizeof(spin));
 	sigaction(SIGALRM, &sa, NULL);
 
 	/* The guest loads CR0.NW without CD and halts. */

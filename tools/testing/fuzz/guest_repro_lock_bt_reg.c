@@ -21,16 +21,10 @@
  *
  *   guest_repro_lock_bt_reg [bt|bts|btr|btc|bts-imm]
  */
-#include <fcntl.h>
 #include <signal.h>
-#include <stdint.h>
-#include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
-#include <sys/ioctl.h>
-#include <sys/mman.h>
-#include <linux/kvm.h>
+
+#include "guest_repro.h"
 
 #define MEM_SIZE	0x10000
 #define CODE		0x1000
@@ -55,17 +49,16 @@ static void nop(int sig)
 
 int main(int argc, char **argv)
 {
-	const char *dev = getenv("KVM_DEV") ? getenv("KVM_DEV") : "/dev/kvm";
 	const char *want = argc > 1 ? argv[1] : "bts";
 	struct sigaction sa = { .sa_handler = nop };
-	struct kvm_userspace_memory_region region;
 	struct kvm_segment seg = {
 		.limit = 0xffff, .type = 0x3, .present = 1, .s = 1,
 	};
 	struct kvm_regs regs = { .rip = CODE, .rflags = 0x2, .rsp = 0x800 };
 	struct kvm_sregs s;
 	struct kvm_run *run;
-	int kvm, vm, vcpu, r, f;
+	struct repro rp;
+	int vcpu, r, f;
 	uint8_t *mem;
 
 	for (f = 0; f < (int)(sizeof(forms) / sizeof(forms[0])); f++)
@@ -75,32 +68,16 @@ int main(int argc, char **argv)
 		fprintf(stderr, "usage: %s [bt|bts|btr|btc|bts-imm]\n", argv[0]);
 		return 2;
 	}
-	kvm = open(dev, O_RDWR);
-	if (kvm < 0) {
-		perror(dev);
-		return 2;
-	}
-	vm = ioctl(kvm, KVM_CREATE_VM, 0);
-	mem = mmap(NULL, MEM_SIZE, PROT_READ | PROT_WRITE,
-		   MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	repro_open(&rp);
+	repro_create(&rp, MEM_SIZE);
+	vcpu = rp.vcpu;
+	run = rp.run;
+	mem = rp.mem;
 	memcpy(mem + CODE, forms[f].code, forms[f].len);
 	mem[CODE + forms[f].len] = 0xf4;		/* hlt */
 	mem[UD_HANDLER] = 0xf4;				/* hlt */
 	mem[6 * 4] = UD_HANDLER & 0xff;			/* IVT[6] = 0:0x2000 */
 	mem[6 * 4 + 1] = UD_HANDLER >> 8;
-	region = (struct kvm_userspace_memory_region) {
-		.slot = 0, .memory_size = MEM_SIZE,
-		.userspace_addr = (uintptr_t)mem,
-	};
-	if (ioctl(vm, KVM_SET_USER_MEMORY_REGION, &region))
-		perror("KVM_SET_USER_MEMORY_REGION");
-	vcpu = ioctl(vm, KVM_CREATE_VCPU, 0);
-	run = mmap(NULL, ioctl(kvm, KVM_GET_VCPU_MMAP_SIZE, 0),
-		   PROT_READ | PROT_WRITE, MAP_SHARED, vcpu, 0);
-	if (vm < 0 || vcpu < 0 || run == MAP_FAILED) {
-		perror("VM setup");
-		return 2;
-	}
 	if (ioctl(vcpu, KVM_GET_SREGS, &s))
 		perror("KVM_GET_SREGS");
 	s.ds = s.es = s.fs = s.gs = s.ss = seg;

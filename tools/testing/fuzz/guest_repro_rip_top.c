@@ -23,16 +23,10 @@
  *
  *   guest_repro_rip_top [ff|fe]
  */
-#include <fcntl.h>
 #include <signal.h>
-#include <stdint.h>
-#include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
-#include <sys/ioctl.h>
-#include <sys/mman.h>
-#include <linux/kvm.h>
+
+#include "guest_repro.h"
 
 #define MEM_SIZE	0x10000
 #define PML4		0x1000
@@ -57,11 +51,9 @@ static void w64(uint8_t *mem, uint64_t gpa, uint64_t v)
 
 int main(int argc, char **argv)
 {
-	const char *dev = getenv("KVM_DEV") ? getenv("KVM_DEV") : "/dev/kvm";
 	int top = !(argc > 1 && !strcmp(argv[1], "fe"));
 	uint64_t target = top ? ~0ULL : ~1ULL;
 	struct sigaction sa = { .sa_handler = nop };
-	struct kvm_userspace_memory_region region;
 	struct kvm_segment data = {
 		.limit = 0xffffffff, .type = 0x3, .present = 1, .s = 1,
 		.db = 1, .g = 1, .selector = 0x10,
@@ -76,21 +68,19 @@ int main(int argc, char **argv)
 	struct kvm_regs regs = { .rip = CODE, .rflags = 0x2, .rsp = 0x800 };
 	struct kvm_sregs s;
 	struct kvm_run *run;
-	int kvm, vm, vcpu, r;
+	struct repro rp;
+	int vcpu, r;
 	uint8_t *mem;
 
 	if (argc > 1 && strcmp(argv[1], "ff") && strcmp(argv[1], "fe")) {
 		fprintf(stderr, "usage: %s [ff|fe]\n", argv[0]);
 		return 2;
 	}
-	kvm = open(dev, O_RDWR);
-	if (kvm < 0) {
-		perror(dev);
-		return 2;
-	}
-	vm = ioctl(kvm, KVM_CREATE_VM, 0);
-	mem = mmap(NULL, MEM_SIZE, PROT_READ | PROT_WRITE,
-		   MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	repro_open(&rp);
+	repro_create(&rp, MEM_SIZE);
+	vcpu = rp.vcpu;
+	run = rp.run;
+	mem = rp.mem;
 	/* 0-2 MiB identity (a 2 MiB page), and the last 4 KiB page. */
 	w64(mem, PML4, PDPT | PTE);
 	w64(mem, PDPT, PD | PTE);
@@ -106,19 +96,6 @@ int main(int argc, char **argv)
 	memcpy(mem + CODE + 2, &target, 8);
 	mem[CODE + 10] = 0xff;
 	mem[CODE + 11] = 0xe0;
-	region = (struct kvm_userspace_memory_region) {
-		.slot = 0, .memory_size = MEM_SIZE,
-		.userspace_addr = (uintptr_t)mem,
-	};
-	if (ioctl(vm, KVM_SET_USER_MEMORY_REGION, &region))
-		perror("KVM_SET_USER_MEMORY_REGION");
-	vcpu = ioctl(vm, KVM_CREATE_VCPU, 0);
-	run = mmap(NULL, ioctl(kvm, KVM_GET_VCPU_MMAP_SIZE, 0),
-		   PROT_READ | PROT_WRITE, MAP_SHARED, vcpu, 0);
-	if (vm < 0 || vcpu < 0 || run == MAP_FAILED) {
-		perror("VM setup");
-		return 2;
-	}
 	if (ioctl(vcpu, KVM_GET_SREGS, &s))
 		perror("KVM_GET_SREGS");
 	s.ds = s.es = s.fs = s.gs = s.ss = data;

@@ -24,15 +24,9 @@
  * Usage: guest_repro_smc [rounds] (default 20).  Exits with 1 if any
  * round ran the old bytes.
  */
-#include <fcntl.h>
-#include <stdint.h>
-#include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
-#include <sys/ioctl.h>
-#include <sys/mman.h>
-#include <linux/kvm.h>
+
+#include "guest_repro.h"
 
 #define MEM_SIZE	0x100000
 #define CODE		0x7000
@@ -56,43 +50,24 @@ static const uint8_t guest[] = {
 
 int main(int argc, char **argv)
 {
-	const char *dev = getenv("KVM_DEV") ? getenv("KVM_DEV") : "/dev/kvm";
 	int rounds = argc > 1 ? atoi(argv[1]) : 20;
-	int kvm, mmap_size, halted = 0, stale = 0, other = 0, i;
+	int halted = 0, stale = 0, other = 0, i;
+	struct repro rp;
 
-	kvm = open(dev, O_RDWR);
-	if (kvm < 0) {
-		perror(dev);
-		return 2;
-	}
-	mmap_size = ioctl(kvm, KVM_GET_VCPU_MMAP_SIZE, 0);
+	repro_open(&rp);
 	for (i = 0; i < rounds; i++) {
-		struct kvm_userspace_memory_region region;
 		struct kvm_regs regs = { .rflags = 2, .rsp = 0x8000 };
 		struct kvm_sregs s;
 		struct kvm_run *run;
 		uint8_t *mem;
-		int vm, vcpu, n;
+		int vcpu, n;
 
-		vm = ioctl(kvm, KVM_CREATE_VM, 0);
-		mem = mmap(NULL, MEM_SIZE, PROT_READ | PROT_WRITE,
-			   MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-		if (vm < 0 || mem == MAP_FAILED) {
-			perror("VM setup");
-			return 2;
-		}
+		repro_create(&rp, MEM_SIZE);
+		vcpu = rp.vcpu;
+		run = rp.run;
+		mem = rp.mem;
 		memcpy(mem + CODE, guest, sizeof(guest));
-		region = (struct kvm_userspace_memory_region) {
-			.slot = 0, .memory_size = MEM_SIZE,
-			.userspace_addr = (uintptr_t)mem,
-		};
-		vcpu = -1;
-		if (!ioctl(vm, KVM_SET_USER_MEMORY_REGION, &region))
-			vcpu = ioctl(vm, KVM_CREATE_VCPU, 0);
-		run = mmap(NULL, mmap_size, PROT_READ | PROT_WRITE, MAP_SHARED,
-			   vcpu, 0);
-		if (vcpu < 0 || run == MAP_FAILED ||
-		    ioctl(vcpu, KVM_GET_SREGS, &s)) {
+		if (ioctl(vcpu, KVM_GET_SREGS, &s)) {
 			perror("vCPU setup");
 			return 2;
 		}
@@ -131,10 +106,7 @@ int main(int argc, char **argv)
 			}
 			break;
 		}
-		munmap(run, mmap_size);
-		close(vcpu);
-		close(vm);
-		munmap(mem, MEM_SIZE);
+		repro_destroy(&rp);
 	}
 	printf("%d rounds: %d ran the new bytes (HLT), %d the old (OUT 0x80), %d other\n",
 	       rounds, halted, stale, other);
