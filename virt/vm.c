@@ -82,6 +82,34 @@ struct okvm_memslot *okvm_gfn_to_memslot(struct okvm *vm, u64 gfn)
 	return NULL;
 }
 
+/**
+ * okvm_read_guest() - copy guest-physical memory out of one page
+ * @vm:		the VM; called from one of its ioctls, in the VMM's mm
+ * @gpa:	guest-physical address
+ * @data:	destination
+ * @len:	bytes to copy, not crossing a page boundary
+ *
+ * Return: 0, -ENOENT when no memslot holds @gpa, -EFAULT when the
+ * userspace memory behind it cannot be read.
+ */
+int okvm_read_guest(struct okvm *vm, u64 gpa, void *data, unsigned int len)
+{
+	struct okvm_memslot *slot;
+	unsigned long hva = 0;
+
+	if (offset_in_page(gpa) + len > PAGE_SIZE)
+		return -EFAULT;
+	mutex_lock(&vm->mmu_lock);
+	slot = okvm_gfn_to_memslot(vm, gpa >> PAGE_SHIFT);
+	if (slot)
+		hva = slot->hva + (((gpa >> PAGE_SHIFT) - slot->base_gfn) << PAGE_SHIFT) +
+		      offset_in_page(gpa);
+	mutex_unlock(&vm->mmu_lock);
+	if (!slot)
+		return -ENOENT;
+	return copy_from_user(data, (const void __user *)hva, len) ? -EFAULT : 0;
+}
+
 static void okvm_kick(void *unused)
 {
 }

@@ -4,7 +4,7 @@
  * backends.
  *
  * The tables map guest-physical to host-physical addresses with 4 KiB
- * pages, in 4 or 5 levels like the host's own, built lazily: a guest access to an unmapped GPA exits, the
+ * pages, in 4 or 5 levels, built lazily: a guest access to an unmapped GPA exits, the
  * memslot gives the userspace address, the page behind it is pinned and
  * a leaf entry installed.  The leaf entries are the record of what is
  * pinned: zapping a range first makes its entries non-present (keeping
@@ -57,18 +57,29 @@ u64 okvm_max_gpa(void)
 			     PAGE_SHIFT + 9 * okvm_tdp_levels());
 }
 
+/* The backend's entry format, the same for every VM. */
+static const struct okvm_tdp_format *tdp_format;
+
+/**
+ * okvm_tdp_setup() - take the backend's entry format, at module load
+ * @fmt: the format, with @fmt->levels filled in
+ */
+void okvm_tdp_setup(const struct okvm_tdp_format *fmt)
+{
+	tdp_format = fmt;
+}
+
 /**
  * okvm_tdp_init() - give a VM an empty top-level table
- * @vm:		the VM
- * @fmt:	the backend's entry format
+ * @vm: the VM
  *
  * Return: 0 or -ENOMEM.
  */
-int okvm_tdp_init(struct okvm *vm, const struct okvm_tdp_format *fmt)
+int okvm_tdp_init(struct okvm *vm)
 {
 	struct okvm_tdp *tdp = &vm->arch.tdp;
 
-	tdp->fmt = fmt;
+	tdp->fmt = tdp_format;
 	tdp->root = (u64 *)get_zeroed_page(GFP_KERNEL_ACCOUNT);
 	return tdp->root ? 0 : -ENOMEM;
 }
@@ -309,14 +320,11 @@ again:
 }
 
 /**
- * okvm_tdp_levels() - depth of the tables
- *
- * AMD's nested walk uses the host's paging mode (APM 15.25.3), so the
- * tables have five levels exactly when the host kernel uses five.
+ * okvm_tdp_levels() - depth of the tables, as the backend chose it
  *
  * Return: 4 or 5.
  */
 int okvm_tdp_levels(void)
 {
-	return pgtable_l5_enabled() ? 5 : 4;
+	return tdp_format->levels;
 }

@@ -13,6 +13,7 @@
 #include <asm/debugreg.h>
 #include <asm/fpu/api.h>
 #include <asm/fpu/xcr.h>
+#include <asm/pgtable_types.h>
 #include <asm/processor-flags.h>
 #include <asm/special_insns.h>
 #include <asm/traps.h>
@@ -31,7 +32,14 @@ static u64 okvm_host_xcr0;
 #define APIC_BASE_BSP		BIT_ULL(8)
 #define APIC_DEFAULT_BASE	0xfee00000ULL
 #define OKVM_RESET_RDX		0x600
+#define OKVM_RESET_CR0		(X86_CR0_CD | X86_CR0_NW | X86_CR0_ET)
+#define OKVM_RESET_DR6		0xffff0ff0ULL
+#define OKVM_RESET_DR7		0x400ULL
 #define CR8_PRIORITY_BITS		0xfULL	/* CR8 holds a 4-bit priority */
+/* PAE page-directory-pointer entries: bits 2:1 and 8:5 reserved (SDM 4.4.1). */
+#define PDPTE_RESERVED		(GENMASK_ULL(2, 1) | GENMASK_ULL(8, 5))
+#define PDPT_ADDR_MASK		GENMASK_ULL(31, 5)
+#define SEG_TYPE_LDT		2
 
 int okvm_arch_init(void)
 {
@@ -42,13 +50,17 @@ int okvm_arch_init(void)
 	case X86_VENDOR_HYGON:
 		okvm_ops = &svm_ops;
 		break;
+	case X86_VENDOR_INTEL:
+		okvm_ops = &vmx_ops;
+		break;
 	default:
-		pr_err("no supported hardware virtualization (okvm has AMD-V only for now)\n");
+		pr_err("no supported hardware virtualization (AMD-V or Intel VT-x)\n");
 		return -ENODEV;
 	}
 	r = okvm_ops->probe();
 	if (r)
 		return r;
+	okvm_tdp_setup(okvm_ops->tdp_fmt);
 	if (boot_cpu_has(X86_FEATURE_OSXSAVE))
 		okvm_host_xcr0 = xgetbv(XCR_XFEATURE_ENABLED_MASK);
 	okvm_cpuid_init();
@@ -96,7 +108,7 @@ int okvm_arch_vm_init(struct okvm *vm)
 {
 	/* Guest TSCs start near 0 at VM creation and stay in step. */
 	vm->arch.tsc_offset = -rdtsc();
-	return okvm_tdp_init(vm, okvm_ops->tdp_fmt);
+	return okvm_tdp_init(vm);
 }
 
 void okvm_arch_vm_destroy(struct okvm *vm)
@@ -140,6 +152,117 @@ void okvm_queue_exception(struct okvm_vcpu *vcpu, u8 vector, bool has_error,
 	ev->error_code = error_code;
 }
 
+/**
+ * okvm_take_event() - the queued event, for the backend to inject
+ * @vcpu:	the vCPU
+ * @real_mode:	CR0.PE is clear: no error code is pushed (SDM vol. 3,
+ *		20.1.4; APM vol. 2, 8.2)
+ * @error_code:	set to the error code when the result says there is one
+ *
+ * Return: the event in the layout of the OKVM_EVT_* bits, 0 when none is
+ * queued.  The event counts as delivered from here on.
+ */
+u32 okvm_take_event(struct okvm_vcpu *vcpu, bool real_mode, u32 *error_code)
+{
+	static const u32 evt_type[] = {
+		[OKVM_EVENT_EXCEPTION]	= OKVM_EVT_TYPE_EXCEPTION,
+		[OKVM_EVENT_INTR]	= OKVM_EVT_TYPE_INTR,
+		[OKVM_EVENT_NMI]	= OKVM_EVT_TYPE_NMI,
+	};
+	struct okvm_event *ev = &vcpu->arch.event;
+	u32 info;
+
+	if (!ev->pending)
+		return 0;
+	info = OKVM_EVT_VALID | evt_type[ev->type] | ev->vector;
+	if (ev->has_error && !real_mode) {
+		info |= OKVM_EVT_ERROR_VALID;
+		*error_code = ev->error_code;
+	}
+	ev->pending = false;
+	return info;
+}
+
+/**
+ * okvm_requeue_event() - queue again an event whose delivery an exit cut
+ * short (a nested page fault on the IDT or the stack, say)
+ * @vcpu:	the vCPU
+ * @info:	the vendor's record of it, in the OKVM_EVT_* layout
+ * @error_code:	its error code
+ *
+ * Software interrupts and INT3/INTO are not queued but run again: RIP
+ * still points at the instruction that raised them.
+ */
+void okvm_requeue_event(struct okvm_vcpu *vcpu, u32 info, u32 error_code)
+{
+	struct okvm_event *ev = &vcpu->arch.event;
+	u8 vector = info & OKVM_EVT_VECTOR_MASK;
+
+	if (!(info & OKVM_EVT_VALID))
+		return;
+	switch (info & OKVM_EVT_TYPE_MASK) {
+	case OKVM_EVT_TYPE_EXCEPTION:
+		if (vector == X86_TRAP_BP || vector == X86_TRAP_OF)
+			return;
+		ev->type = OKVM_EVENT_EXCEPTION;
+		break;
+	case OKVM_EVT_TYPE_INTR:
+		ev->type = OKVM_EVENT_INTR;
+		break;
+	case OKVM_EVT_TYPE_NMI:
+		ev->type = OKVM_EVENT_NMI;
+		break;
+	default:
+		return;
+	}
+	ev->pending = true;
+	ev->vector = vector;
+	ev->has_error = info & OKVM_EVT_ERROR_VALID;
+	ev->error_code = error_code;
+}
+
+/*
+ * The segment, descriptor-table and control register state of reset
+ * (SDM vol. 3, table 10-1; APM vol. 2, table 14-1): real mode at
+ * F000:FFF0 with CS based at FFFF0000 and 64 KiB segments.
+ */
+static void okvm_reset_state(struct okvm_vcpu *vcpu)
+{
+	const struct okvm_reset_types *t = &okvm_ops->reset_types;
+	struct kvm_segment seg = {
+		.limit = 0xffff,
+		.present = 1,
+		.s = 1,
+		.type = t->data,
+	};
+	struct kvm_dtable dt = { .limit = 0xffff };
+	enum okvm_seg i;
+
+	for (i = 0; i < OKVM_NR_SEGS; i++)
+		okvm_ops->set_segment(vcpu, &seg, i);
+	seg.selector = 0xf000;
+	seg.base = 0xffff0000;
+	seg.type = t->code;
+	okvm_ops->set_segment(vcpu, &seg, OKVM_SEG_CS);
+	seg.selector = 0;
+	seg.base = 0;
+	seg.s = 0;
+	seg.type = t->tr;
+	okvm_ops->set_segment(vcpu, &seg, OKVM_SEG_TR);
+	seg.type = SEG_TYPE_LDT;
+	okvm_ops->set_segment(vcpu, &seg, OKVM_SEG_LDTR);
+	okvm_ops->set_dt(vcpu, &dt, false);
+	okvm_ops->set_dt(vcpu, &dt, true);
+	okvm_ops->set_ctl(vcpu, OKVM_CTL_CR0, OKVM_RESET_CR0);
+	okvm_ops->set_ctl(vcpu, OKVM_CTL_CR2, 0);
+	okvm_ops->set_ctl(vcpu, OKVM_CTL_CR3, 0);
+	okvm_ops->set_ctl(vcpu, OKVM_CTL_CR4, 0);
+	okvm_ops->set_ctl(vcpu, OKVM_CTL_CR8, 0);
+	okvm_ops->set_ctl(vcpu, OKVM_CTL_EFER, 0);
+	okvm_ops->set_ctl(vcpu, OKVM_CTL_DR6, OKVM_RESET_DR6);
+	okvm_ops->set_ctl(vcpu, OKVM_CTL_DR7, OKVM_RESET_DR7);
+}
+
 /*
  * Architectural reset: power-on, or INIT (@init) after a triple fault.
  * INIT keeps XCR0, PKRU and the APIC base (SDM table 10-1, "Power up"
@@ -167,6 +290,7 @@ static void okvm_vcpu_reset(struct okvm_vcpu *vcpu, bool init)
 	memset(&a->event, 0, sizeof(a->event));
 	memset(&a->pio, 0, sizeof(a->pio));
 	okvm_ops->vcpu_reset(vcpu);
+	okvm_reset_state(vcpu);
 }
 
 int okvm_arch_vcpu_create(struct okvm_vcpu *vcpu)
@@ -214,22 +338,24 @@ bool okvm_enter_guest_mode(struct okvm_vcpu *vcpu)
 }
 
 /**
- * okvm_tlb_flush_pending() - whether the VM removed translations since
- * this vCPU last flushed its TLB
+ * okvm_tlb_flush_pending() - what this vCPU must flush before entering
  * @vcpu: the vCPU, in guest mode
  *
- * Return: true once per removal; the caller then flushes.
+ * Return: OKVM_FLUSH_TDP once per removal of a TDP translation in the
+ * VM, else OKVM_FLUSH_GUEST once after okvm changed the guest's paging
+ * state behind its back, else OKVM_FLUSH_NONE.  The caller flushes.
  */
-bool okvm_tlb_flush_pending(struct okvm_vcpu *vcpu)
+enum okvm_flush okvm_tlb_flush_pending(struct okvm_vcpu *vcpu)
 {
 	u64 gen = READ_ONCE(vcpu->vm->tlb_gen);
 	bool flush = vcpu->arch.flush_tlb;
 
 	vcpu->arch.flush_tlb = false;
-	if (gen == vcpu->tlb_gen)
-		return flush;
-	vcpu->tlb_gen = gen;
-	return true;
+	if (gen != vcpu->tlb_gen) {
+		vcpu->tlb_gen = gen;
+		return OKVM_FLUSH_TDP;
+	}
+	return flush ? OKVM_FLUSH_GUEST : OKVM_FLUSH_NONE;
 }
 
 /**
@@ -418,6 +544,164 @@ static void okvm_handle_xsetbv(struct okvm_vcpu *vcpu, struct okvm_exit *exit)
 	okvm_complete_insn(vcpu, exit->next_rip);
 }
 
+/* Paging with PAE but not 4-level: CR3 points at four PDPTEs. */
+static bool okvm_pae_paging(u64 cr0, u64 cr4, u64 efer)
+{
+	return (cr0 & X86_CR0_PG) && (cr4 & X86_CR4_PAE) && !(efer & EFER_LMA);
+}
+
+/*
+ * Give a backend that caches the PDPTEs (VMX with EPT: SDM vol. 3,
+ * 26.3.2.4) the ones CR3 points at, as the processor reads them when it
+ * loads CR3, or enters PAE paging through CR0 or CR4.  False when they
+ * cannot be read or have reserved bits set: #GP for the instruction.
+ */
+static bool okvm_load_pdptes(struct okvm_vcpu *vcpu, u64 cr3)
+{
+	u64 reserved = PDPTE_RESERVED | ~(okvm_max_gpa() - 1);
+	u64 pdpte[4];
+	int i;
+
+	if (!okvm_ops->set_pdptes)
+		return true;
+	if (okvm_read_guest(vcpu->vm, cr3 & PDPT_ADDR_MASK, pdpte,
+			    sizeof(pdpte)))
+		return false;
+	for (i = 0; i < ARRAY_SIZE(pdpte); i++)
+		if ((pdpte[i] & _PAGE_PRESENT) && (pdpte[i] & reserved))
+			return false;
+	okvm_ops->set_pdptes(vcpu, pdpte);
+	return true;
+}
+
+static bool okvm_long_mode_cs(struct okvm_vcpu *vcpu)
+{
+	struct kvm_segment cs;
+
+	okvm_ops->get_segment(vcpu, &cs, OKVM_SEG_CS);
+	return cs.l;
+}
+
+/*
+ * MOV to CR0 for a backend that intercepts it (SDM vol. 2, "MOV--Move
+ * to/from Control Registers"; entering and leaving IA-32e mode: vol. 3,
+ * 10.8.5 and 10.8.5.4).  False for #GP.
+ */
+static bool okvm_write_cr0(struct okvm_vcpu *vcpu, u64 val)
+{
+	u64 old = okvm_get_ctl(vcpu, OKVM_CTL_CR0);
+	u64 cr4 = okvm_get_ctl(vcpu, OKVM_CTL_CR4);
+	u64 efer = okvm_get_ctl(vcpu, OKVM_CTL_EFER);
+	bool cs_l = okvm_long_mode_cs(vcpu);
+
+	/* Outside 64-bit mode the operand is 32 bits wide. */
+	if (!((efer & EFER_LMA) && cs_l))
+		val = (u32)val;
+	if ((val & CR0_RESERVED_HIGH) ||
+	    ((val & X86_CR0_NW) && !(val & X86_CR0_CD)) ||
+	    ((val & X86_CR0_PG) && !(val & X86_CR0_PE)))
+		return false;
+	if ((val & X86_CR0_PG) && !(old & X86_CR0_PG) && (efer & EFER_LME)) {
+		if (!(cr4 & X86_CR4_PAE) || cs_l)
+			return false;
+		efer |= EFER_LMA;
+	}
+	if (!(val & X86_CR0_PG) && (old & X86_CR0_PG)) {
+		if (((efer & EFER_LMA) && cs_l) || (cr4 & X86_CR4_PCIDE))
+			return false;
+		efer &= ~EFER_LMA;
+	}
+	if (okvm_pae_paging(val, cr4, efer) &&
+	    !okvm_pae_paging(old, cr4, efer) &&
+	    !okvm_load_pdptes(vcpu, okvm_get_ctl(vcpu, OKVM_CTL_CR3)))
+		return false;
+	okvm_ops->set_ctl(vcpu, OKVM_CTL_CR0, val);
+	okvm_ops->set_ctl(vcpu, OKVM_CTL_EFER, efer);
+	/* A change of PG, WP or CD flushes the TLB (SDM vol. 3, 4.10.4.1). */
+	if ((val ^ old) & (X86_CR0_PG | X86_CR0_WP | X86_CR0_CD))
+		vcpu->arch.flush_tlb = true;
+	return true;
+}
+
+/* MOV to CR4, likewise.  False for #GP. */
+static bool okvm_write_cr4(struct okvm_vcpu *vcpu, u64 val)
+{
+	u64 old = okvm_get_ctl(vcpu, OKVM_CTL_CR4);
+	u64 cr0 = okvm_get_ctl(vcpu, OKVM_CTL_CR0);
+	u64 efer = okvm_get_ctl(vcpu, OKVM_CTL_EFER);
+	u64 cr3 = okvm_get_ctl(vcpu, OKVM_CTL_CR3);
+
+	if (val & okvm_cr4_reserved_bits())
+		return false;
+	if ((efer & EFER_LMA) && !(val & X86_CR4_PAE))
+		return false;
+	if ((val & X86_CR4_PCIDE) && !(old & X86_CR4_PCIDE) &&
+	    (!(efer & EFER_LMA) || (cr3 & 0xfff)))
+		return false;
+	if (okvm_pae_paging(cr0, val, efer) &&
+	    ((val ^ old) & (X86_CR4_PAE | X86_CR4_PSE | X86_CR4_PGE |
+			    X86_CR4_SMEP)) &&
+	    !okvm_load_pdptes(vcpu, cr3))
+		return false;
+	okvm_ops->set_ctl(vcpu, OKVM_CTL_CR4, val);
+	vcpu->arch.flush_tlb = true;
+	return true;
+}
+
+/* MOV to CR3, likewise: a CPU without TRUE controls may force the exit. */
+static bool okvm_write_cr3(struct okvm_vcpu *vcpu, u64 val)
+{
+	u64 cr0 = okvm_get_ctl(vcpu, OKVM_CTL_CR0);
+	u64 cr4 = okvm_get_ctl(vcpu, OKVM_CTL_CR4);
+	u64 efer = okvm_get_ctl(vcpu, OKVM_CTL_EFER);
+
+	/* Bit 63 only asks to keep the PCID's translations. */
+	if (cr4 & X86_CR4_PCIDE)
+		val &= ~BIT_ULL(63);
+	if (!(efer & EFER_LMA))
+		val = (u32)val;
+	else if (val & ~(okvm_max_gpa() - 1))
+		return false;
+	if (okvm_pae_paging(cr0, cr4, efer) && !okvm_load_pdptes(vcpu, val))
+		return false;
+	okvm_ops->set_ctl(vcpu, OKVM_CTL_CR3, val);
+	vcpu->arch.flush_tlb = true;
+	return true;
+}
+
+static void okvm_handle_cr(struct okvm_vcpu *vcpu, struct okvm_exit *exit)
+{
+	unsigned long *reg = &vcpu->arch.regs[exit->cr.reg];
+	bool ok;
+
+	if (exit->reason == OKVM_EXIT_CR_READ) {
+		*reg = okvm_get_ctl(vcpu, exit->cr.cr == 3 ? OKVM_CTL_CR3 :
+							   OKVM_CTL_CR8);
+		okvm_complete_insn(vcpu, exit->next_rip);
+		return;
+	}
+	switch (exit->cr.cr) {
+	case 0:
+		ok = okvm_write_cr0(vcpu, *reg);
+		break;
+	case 3:
+		ok = okvm_write_cr3(vcpu, *reg);
+		break;
+	case 4:
+		ok = okvm_write_cr4(vcpu, *reg);
+		break;
+	default:
+		ok = !(*reg & ~CR8_PRIORITY_BITS);
+		if (ok)
+			okvm_ops->set_ctl(vcpu, OKVM_CTL_CR8, *reg);
+		break;
+	}
+	if (ok)
+		okvm_complete_insn(vcpu, exit->next_rip);
+	else
+		okvm_queue_exception(vcpu, X86_TRAP_GP, true, 0);
+}
+
 /*
  * Return: 1 to enter the guest again, 0 to return to userspace with
  * vcpu->run describing why, or a negative errno for KVM_RUN.
@@ -456,11 +740,19 @@ static int okvm_handle_exit(struct okvm_vcpu *vcpu, struct okvm_exit *exit)
 	case OKVM_EXIT_GP:
 		okvm_queue_exception(vcpu, X86_TRAP_GP, true, 0);
 		return 1;
+	case OKVM_EXIT_CR_READ:
+	case OKVM_EXIT_CR_WRITE:
+		okvm_handle_cr(vcpu, exit);
+		return 1;
+	case OKVM_EXIT_NO_REAL_MODE:
+		/* What KVM does when it cannot run a state and may not emulate. */
+		okvm_emulation_failure(vcpu, exit);
+		return 0;
 	case OKVM_EXIT_SHUTDOWN:
 		/*
 		 * The VMCB is undefined after a shutdown intercept (APM
 		 * vol. 2, "Miscellaneous Intercepts"); KVM answers with an
-		 * INIT, and so does okvm.
+		 * INIT on either vendor, and so does okvm.
 		 */
 		okvm_vcpu_reset(vcpu, true);
 		run->exit_reason = KVM_EXIT_SHUTDOWN;
@@ -687,9 +979,12 @@ static int okvm_set_sregs(struct okvm_vcpu *vcpu, const struct kvm_sregs *s)
 	vcpu->arch.apic_base = s->apic_base;
 	/*
 	 * Loading CR3 or CR4 from here bypasses the flush the guest's own
-	 * MOV would have done, and VMRUN flushes nothing by itself.
+	 * MOV would have done, and VM entry flushes nothing by itself.  As in
+	 * KVM, PDPTEs that cannot be read leave the old ones in place.
 	 */
 	vcpu->arch.flush_tlb = true;
+	if (okvm_pae_paging(s->cr0, s->cr4, s->efer))
+		okvm_load_pdptes(vcpu, s->cr3);
 
 	/* A set bit is an interrupt to inject, as when migrating. */
 	vector = find_first_bit((const unsigned long *)s->interrupt_bitmap,

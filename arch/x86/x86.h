@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: GPL-2.0 */
 /*
  * Shared x86 code and the contract between it and a vendor backend
- * (arch/x86/svm/ today, arch/x86/vmx/ later).
+ * (arch/x86/svm/ for AMD, arch/x86/vmx/ for Intel).
  *
  * A backend enters the guest and translates the hardware's exit into a
  * struct okvm_exit; everything above it (port I/O, HLT, CPUID, nested
@@ -43,10 +43,13 @@ enum okvm_exit_reason {
 	OKVM_EXIT_NOP,		/* INVD, WBINVD: complete as no-ops */
 	OKVM_EXIT_UD,		/* deliver #UD (VMX/SVM instructions...) */
 	OKVM_EXIT_GP,		/* deliver #GP(0) (RDPMC...) */
+	OKVM_EXIT_CR_READ,	/* MOV from a control register */
+	OKVM_EXIT_CR_WRITE,	/* MOV to a control register */
 	OKVM_EXIT_SHUTDOWN,	/* triple fault */
 	OKVM_EXIT_TDP_FAULT,	/* nested page fault / EPT violation */
 	OKVM_EXIT_FAIL_ENTRY,	/* the hardware refused the guest state */
 	OKVM_EXIT_HW_OFF,	/* virtualization was switched off (reboot) */
+	OKVM_EXIT_NO_REAL_MODE,	/* the CPU cannot run this mode natively */
 	OKVM_EXIT_UNHANDLED,
 };
 
@@ -59,6 +62,7 @@ enum okvm_exit_reason {
  * @io:		port, size, direction and string/rep prefixes of an I/O
  * @msr:	index and direction of an MSR access
  * @tdp:	faulting guest-physical address and access type
+ * @cr:		control register and general purpose register of a MOV
  * @info:	raw exit information for KVM_EXIT_INTERNAL_ERROR
  */
 struct okvm_exit {
@@ -81,6 +85,10 @@ struct okvm_exit {
 			u64 gpa;
 			bool write;
 		} tdp;
+		struct {
+			u8 cr;
+			u8 reg;
+		} cr;
 	};
 	u64 info[2];
 };
@@ -92,6 +100,7 @@ struct okvm_exit {
  * @leaf_ro:	bits of a read-only leaf
  * @present:	an entry is present when any of these bits is set
  * @writable:	the bit that makes a leaf writable
+ * @levels:	depth of the tables, set by the backend's probe
  */
 struct okvm_tdp_format {
 	u64 nonleaf;
@@ -99,7 +108,46 @@ struct okvm_tdp_format {
 	u64 leaf_ro;
 	u64 present;
 	u64 writable;
+	int levels;
 };
+
+/**
+ * struct okvm_reset_types - segment types a vCPU has after reset
+ * @code:	CS
+ * @data:	DS, ES, FS, GS and SS
+ * @tr:		TR
+ *
+ * The architecture leaves the accessed bit of CS and the busy TSS's size
+ * to the implementation, and KVM's two backends differ there; okvm gives
+ * userspace what KVM gives on the same vendor.
+ */
+struct okvm_reset_types {
+	u8 code;
+	u8 data;
+	u8 tr;
+};
+
+/* What a vCPU has to flush before it enters the guest. */
+enum okvm_flush {
+	OKVM_FLUSH_NONE,
+	OKVM_FLUSH_GUEST,	/* its own guest-virtual translations */
+	OKVM_FLUSH_TDP,		/* everything derived from the VM's TDP tables */
+};
+
+/*
+ * The interruption-information layout shared by AMD's EVENTINJ and
+ * EXITINTINFO (APM vol. 2, 15.20 and 15.7.2) and Intel's VM-entry and
+ * IDT-vectoring information fields (SDM vol. 3, 24.8.3 and 24.9.3).
+ * Types 5 and 6 are Intel's only; AMD reports INT3 and INTO as type 3.
+ */
+#define OKVM_EVT_VECTOR_MASK		0xffU
+#define OKVM_EVT_TYPE_SHIFT		8
+#define OKVM_EVT_TYPE_MASK		(7U << OKVM_EVT_TYPE_SHIFT)
+#define OKVM_EVT_TYPE_INTR		(0U << OKVM_EVT_TYPE_SHIFT)
+#define OKVM_EVT_TYPE_NMI		(2U << OKVM_EVT_TYPE_SHIFT)
+#define OKVM_EVT_TYPE_EXCEPTION		(3U << OKVM_EVT_TYPE_SHIFT)
+#define OKVM_EVT_ERROR_VALID		BIT(11)
+#define OKVM_EVT_VALID			BIT(31)
 
 /**
  * struct okvm_x86_ops - what a vendor backend provides
@@ -122,7 +170,11 @@ struct okvm_tdp_format {
  * @get_ctl:		read a control register, EFER, DR6 or DR7
  * @set_ctl:		write one
  * @get_cpl:		current privilege level
+ * @set_pdptes:		load the four PAE page-directory-pointer entries
+ *			(optional: for a CPU that caches them outside guest
+ *			memory, like VMX with EPT)
  * @tdp_fmt:		format of the backend's nested page tables
+ * @reset_types:	segment types after reset
  */
 struct okvm_x86_ops {
 	const char *name;
@@ -144,20 +196,25 @@ struct okvm_x86_ops {
 	u64 (*get_ctl)(struct okvm_vcpu *vcpu, enum okvm_ctl ctl);
 	void (*set_ctl)(struct okvm_vcpu *vcpu, enum okvm_ctl ctl, u64 val);
 	int (*get_cpl)(struct okvm_vcpu *vcpu);
-	const struct okvm_tdp_format *tdp_fmt;
+	void (*set_pdptes)(struct okvm_vcpu *vcpu, const u64 *pdpte);
+	struct okvm_tdp_format *tdp_fmt;
+	struct okvm_reset_types reset_types;
 };
 
 extern const struct okvm_x86_ops svm_ops;
+extern const struct okvm_x86_ops vmx_ops;
 
 /* arch/x86/x86.c: helpers for backends */
 bool okvm_enter_guest_mode(struct okvm_vcpu *vcpu);
-bool okvm_tlb_flush_pending(struct okvm_vcpu *vcpu);
+enum okvm_flush okvm_tlb_flush_pending(struct okvm_vcpu *vcpu);
 void okvm_exit_guest_mode(struct okvm_vcpu *vcpu);
 void okvm_load_guest_state(struct okvm_vcpu *vcpu);
 void okvm_put_guest_state(struct okvm_vcpu *vcpu);
 u64 okvm_get_ctl(struct okvm_vcpu *vcpu, enum okvm_ctl ctl);
 void okvm_queue_exception(struct okvm_vcpu *vcpu, u8 vector, bool has_error,
 			  u32 error_code);
+u32 okvm_take_event(struct okvm_vcpu *vcpu, bool real_mode, u32 *error_code);
+void okvm_requeue_event(struct okvm_vcpu *vcpu, u32 info, u32 error_code);
 
 /* arch/x86/cpuid.c */
 void okvm_cpuid_init(void);
@@ -167,7 +224,8 @@ u64 okvm_guest_supported_xcr0(void);
 u64 okvm_cr4_reserved_bits(void);
 
 /* arch/x86/tdp.c */
-int okvm_tdp_init(struct okvm *vm, const struct okvm_tdp_format *fmt);
+void okvm_tdp_setup(const struct okvm_tdp_format *fmt);
+int okvm_tdp_init(struct okvm *vm);
 void okvm_tdp_destroy(struct okvm *vm);
 int okvm_tdp_fault(struct okvm_vcpu *vcpu, u64 gpa, bool write);
 u64 okvm_tdp_root_pa(struct okvm *vm);

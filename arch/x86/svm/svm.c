@@ -59,6 +59,25 @@ static struct page *svm_iopm;
 static struct page *svm_msrpm;
 
 /*
+ * Nested page tables use the host's PTE format and depth (APM vol. 2,
+ * 15.25.5); guest accesses are user accesses.  Accessed and Dirty are set
+ * up front, as KVM does: okvm never reads them (a page mapped writable is
+ * pinned for write and released dirty), and preset bits spare the walker
+ * a locked update of the entry on the guest's first access.  QEMU's TCG
+ * also depends on it: there, a guest store that has to set a Dirty bit
+ * misses code it overwrites ahead of itself, and the guest runs the old
+ * bytes (tools/testing/fuzz/guest_repro_smc.c).
+ */
+static struct okvm_tdp_format npt_format __ro_after_init = {
+	.nonleaf	= _PAGE_PRESENT | _PAGE_RW | _PAGE_USER | _PAGE_ACCESSED,
+	.leaf_rw	= _PAGE_PRESENT | _PAGE_RW | _PAGE_USER | _PAGE_ACCESSED |
+			  _PAGE_DIRTY,
+	.leaf_ro	= _PAGE_PRESENT | _PAGE_USER | _PAGE_ACCESSED,
+	.present	= _PAGE_PRESENT,
+	.writable	= _PAGE_RW,
+};
+
+/*
  * struct svm_vcpu - per-vCPU SVM state
  * @vmcb:		the VMCB
  * @asid_generation:	generation of the CPU's allocator the ASID is from
@@ -163,6 +182,8 @@ static int svm_probe(void)
 	}
 	if (svm_alloc_cpu_pages())
 		return -ENOMEM;
+	/* The nested walk uses the host's paging mode (APM 15.25.3). */
+	npt_format.levels = pgtable_l5_enabled() ? 5 : 4;
 	pr_info("AMD-V with nested paging, %u ASIDs%s\n", svm_max_asid,
 		svm_features & SVM_FEATURE_NRIPS ? "" : ", no NRIPS");
 	return 0;
@@ -385,9 +406,9 @@ static int svm_get_cpl(struct okvm_vcpu *vcpu)
 }
 
 /*
- * Fill the VMCB for a vCPU at reset.  The register state is the one
- * KVM gives an AMD vCPU: real mode at F000:FFF0 with CS based at
- * FFFF0000, 64 KiB segments, CR0 = CD | NW | ET.
+ * Fill the VMCB's controls for a vCPU at reset and clear its state;
+ * arch/x86/x86.c then loads the architectural reset state through the
+ * segment and control register operations.
  */
 static void svm_vcpu_reset(struct okvm_vcpu *vcpu)
 {
@@ -395,10 +416,6 @@ static void svm_vcpu_reset(struct okvm_vcpu *vcpu)
 	struct vmcb *vmcb = svm->vmcb;
 	struct vmcb_control *c = &vmcb->control;
 	struct vmcb_save *s = &vmcb->save;
-	struct vmcb_seg data = {
-		.attrib = BIT(SVM_ATTR_P_SHIFT) | BIT(SVM_ATTR_S_SHIFT) | 2,
-		.limit = 0xffff,
-	};
 
 	memset(vmcb, 0, sizeof(*vmcb));
 
@@ -430,25 +447,6 @@ static void svm_vcpu_reset(struct okvm_vcpu *vcpu)
 	c->nested_cr3 = okvm_tdp_root_pa(vcpu->vm);
 	c->tsc_offset = vcpu->vm->arch.tsc_offset;
 
-	s->es = data;
-	s->ss = data;
-	s->ds = data;
-	s->fs = data;
-	s->gs = data;
-	s->cs = data;
-	s->cs.selector = 0xf000;
-	s->cs.base = 0xffff0000;
-	s->cs.attrib = BIT(SVM_ATTR_P_SHIFT) | BIT(SVM_ATTR_S_SHIFT) | 0xa;
-	s->gdtr.limit = 0xffff;
-	s->idtr.limit = 0xffff;
-	s->ldtr.limit = 0xffff;
-	s->ldtr.attrib = BIT(SVM_ATTR_P_SHIFT) | 2;	/* LDT */
-	s->tr.limit = 0xffff;
-	s->tr.attrib = BIT(SVM_ATTR_P_SHIFT) | 3;	/* busy 16-bit TSS */
-	s->cr0 = X86_CR0_CD | X86_CR0_NW | X86_CR0_ET;
-	s->efer = EFER_SVME;
-	s->dr6 = 0xffff0ff0;
-	s->dr7 = 0x400;
 	s->rflags = X86_EFLAGS_FIXED;
 	s->rip = 0xfff0;
 	/* The power-on PAT (APM 7.8.2). */
@@ -512,7 +510,7 @@ static void svm_prepare_asid(struct okvm_vcpu *vcpu, struct svm_cpu *sc,
 			     int cpu)
 {
 	struct svm_vcpu *svm = to_svm(vcpu);
-	bool flush = okvm_tlb_flush_pending(vcpu);
+	bool flush = okvm_tlb_flush_pending(vcpu) != OKVM_FLUSH_NONE;
 
 	/*
 	 * Another CPU's ASIDs, and TLB entries this CPU may still hold from
@@ -531,60 +529,16 @@ static void svm_prepare_asid(struct okvm_vcpu *vcpu, struct svm_cpu *sc,
 		svm_new_asid(svm, sc);
 }
 
+/* EVENTINJ holds the error code in its upper half (APM 15.20). */
 static void svm_inject_event(struct okvm_vcpu *vcpu)
 {
-	struct okvm_event *ev = &vcpu->arch.event;
 	struct vmcb *vmcb = to_svm(vcpu)->vmcb;
-	u64 inj;
+	u32 error_code = 0;
+	u32 info;
 
-	if (!ev->pending)
-		return;
-	inj = ev->vector | SVM_EVT_VALID;
-	if (ev->type == OKVM_EVENT_EXCEPTION)
-		inj |= SVM_EVT_TYPE_EXCEPTION;
-	else if (ev->type == OKVM_EVENT_NMI)
-		inj |= SVM_EVT_TYPE_NMI;
-	/* Real mode pushes no error code (APM 8.2). */
-	if (ev->has_error && (vmcb->save.cr0 & X86_CR0_PE))
-		inj |= SVM_EVT_ERROR_VALID | (u64)ev->error_code << 32;
-	vmcb->control.event_inj = inj;
-	ev->pending = false;
-}
-
-/*
- * An exit during event delivery (a nested page fault on the IDT or the
- * stack, say) leaves the event in EXITINTINFO: deliver it again.  INT3,
- * INTO and INTn are not replayed but re-executed, since without NRIPS the
- * length of the instruction that raised them is unknown and RIP still
- * points at it.
- */
-static void svm_requeue_event(struct okvm_vcpu *vcpu)
-{
-	u64 info = to_svm(vcpu)->vmcb->control.exit_int_info;
-	struct okvm_event *ev = &vcpu->arch.event;
-	u8 vector = info & SVM_EVT_VECTOR_MASK;
-
-	if (!(info & SVM_EVT_VALID))
-		return;
-	switch (info & SVM_EVT_TYPE_MASK) {
-	case SVM_EVT_TYPE_EXCEPTION:
-		if (vector == X86_TRAP_BP || vector == X86_TRAP_OF)
-			return;
-		ev->type = OKVM_EVENT_EXCEPTION;
-		break;
-	case SVM_EVT_TYPE_INTR:
-		ev->type = OKVM_EVENT_INTR;
-		break;
-	case SVM_EVT_TYPE_NMI:
-		ev->type = OKVM_EVENT_NMI;
-		break;
-	default:
-		return;
-	}
-	ev->pending = true;
-	ev->vector = vector;
-	ev->has_error = info & SVM_EVT_ERROR_VALID;
-	ev->error_code = info >> 32;
+	info = okvm_take_event(vcpu, !(vmcb->save.cr0 & X86_CR0_PE),
+			       &error_code);
+	vmcb->control.event_inj = info | (u64)error_code << 32;
 }
 
 static u64 svm_next_rip(struct okvm_vcpu *vcpu, unsigned int len)
@@ -757,30 +711,14 @@ static void svm_run(struct okvm_vcpu *vcpu, struct okvm_exit *exit)
 	vcpu->arch.rflags = vmcb->save.rflags;
 	vcpu->arch.regs[OKVM_RSP] = vmcb->save.rsp;
 	vcpu->arch.regs[OKVM_RAX] = vmcb->save.rax;
-	svm_requeue_event(vcpu);
+	/* An exit during event delivery leaves the event in EXITINTINFO. */
+	okvm_requeue_event(vcpu, vmcb->control.exit_int_info,
+			   vmcb->control.exit_int_info >> 32);
 	local_irq_enable();
 
 	svm_decode_exit(vcpu, exit);
 }
 
-/*
- * Nested page tables use the host's PTE format and depth (APM vol. 2,
- * 15.25.5); guest accesses are user accesses.  Accessed and Dirty are set
- * up front, as KVM does: okvm never reads them (a page mapped writable is
- * pinned for write and released dirty), and preset bits spare the walker
- * a locked update of the entry on the guest's first access.  QEMU's TCG
- * also depends on it: there, a guest store that has to set a Dirty bit
- * misses code it overwrites ahead of itself, and the guest runs the old
- * bytes (tools/testing/fuzz/guest_repro_smc.c).
- */
-static const struct okvm_tdp_format npt_format = {
-	.nonleaf	= _PAGE_PRESENT | _PAGE_RW | _PAGE_USER | _PAGE_ACCESSED,
-	.leaf_rw	= _PAGE_PRESENT | _PAGE_RW | _PAGE_USER | _PAGE_ACCESSED |
-			  _PAGE_DIRTY,
-	.leaf_ro	= _PAGE_PRESENT | _PAGE_USER | _PAGE_ACCESSED,
-	.present	= _PAGE_PRESENT,
-	.writable	= _PAGE_RW,
-};
 
 const struct okvm_x86_ops svm_ops = {
 	.name			= "svm",
@@ -800,4 +738,6 @@ const struct okvm_x86_ops svm_ops = {
 	.set_ctl		= svm_set_ctl,
 	.get_cpl		= svm_get_cpl,
 	.tdp_fmt		= &npt_format,
+	/* KVM on AMD leaves CS and SS not accessed, TR a 16-bit TSS. */
+	.reset_types		= { .code = 0xa, .data = 0x2, .tr = 0x3 },
 };

@@ -1,0 +1,1261 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * okvm: the Intel VMX backend.
+ *
+ * One VMCS per vCPU, EPT for guest memory, a VPID per vCPU, and
+ * unrestricted guest so that real mode runs natively.  The backend enters
+ * the guest and turns each VM exit into a struct okvm_exit; arch/x86/x86.c
+ * does the rest, as for SVM.
+ *
+ * A VMCS can only be read and written while it is current on the CPU
+ * doing it (Intel SDM vol. 3, 24.1), and must be VMCLEARed on the CPU it
+ * was last active on before another CPU may load it (24.11.1).  okvm has
+ * no vcpu_load: every access, from KVM_RUN or from a register ioctl, first
+ * makes the VMCS current on the CPU it runs on (vmx_get()), pulling it
+ * over from the previous CPU with an IPI when the thread has moved.
+ */
+#define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
+
+#include <linux/idr.h>
+#include <linux/io.h>
+#include <linux/list.h>
+#include <linux/mm.h>
+#include <linux/percpu.h>
+#include <linux/slab.h>
+#include <linux/smp.h>
+#include <asm/cpufeature.h>
+#include <asm/debugreg.h>
+#include <asm/desc.h>
+#include <asm/msr.h>
+#include <asm/nospec-branch.h>
+#include <asm/processor-flags.h>
+#include <asm/special_insns.h>
+#include <asm/tlbflush.h>
+#include <asm/traps.h>
+
+#include "compat.h"
+#include "x86.h"
+#include "vmx.h"
+
+/* CPUID.1:ECX.VMX (SDM vol. 3, 24.6). */
+#define CPUID_1_ECX_VMX		BIT(5)
+#define VMCS_LINK_NONE		(~0ULL)
+#define PAT_POWER_ON		0x0007040600070406ULL
+#define VPID_MAX		0xffff
+
+/*
+ * Per-CPU state: the VMXON region, which VMCS is current, and every VMCS
+ * active on the CPU, which must be VMCLEARed before VMXOFF or before
+ * another CPU loads it.  The list is changed only on its CPU with
+ * interrupts off.
+ */
+struct vmx_cpu {
+	bool enabled;
+	struct page *vmxon;
+	struct vmx_vcpu *current_vmcs;
+	struct list_head loaded;
+};
+
+static DEFINE_PER_CPU(struct vmx_cpu, vmx_cpus);
+
+/* What probe found, the same on every CPU (SDM vol. 3, appendix A). */
+static struct {
+	u32 revision;
+	u32 pin, cpu, cpu2, exit, entry;
+	u64 cr0_fixed0, cr0_fixed1, cr4_fixed0, cr4_fixed1;
+	u64 cr0_mask, cr4_mask;
+	bool ug, vpid, ept_ad, invept_single, invvpid_single;
+} vmx_caps __ro_after_init;
+
+static DEFINE_IDA(vmx_vpids);
+
+/*
+ * struct vmx_vcpu - per-vCPU VMX state
+ * @vmcs:	the VMCS region
+ * @vapic:	virtual-APIC page: the TPR shadow behind the guest's CR8
+ * @cpu:	CPU the VMCS is active on, -1 when clear
+ * @launched:	VMLAUNCHed since the last VMCLEAR: enter with VMRESUME
+ * @arrived:	loaded on a CPU it was not active on: flush the VM's
+ *		translations there before entering
+ * @loaded:	entry in that CPU's list
+ * @vpid:	the vCPU's VPID, 0 when none was free
+ * @cr2:	guest CR2, which the VMCS does not hold
+ * @dr6:	guest DR6, neither
+ * @kernel_gs_base: guest IA32_KERNEL_GS_BASE (SWAPGS), neither
+ * @exit_rip:	guest RIP at the last exit
+ * @pdptes_dirty: GUEST_PDPTEn must be written before the next entry
+ * @pdpte:	the PDPTEs to write
+ */
+struct vmx_vcpu {
+	void *vmcs;
+	u8 *vapic;
+	int cpu;
+	bool launched;
+	bool arrived;
+	struct list_head loaded;
+	u16 vpid;
+	unsigned long cr2;
+	unsigned long dr6;
+	u64 kernel_gs_base;
+	unsigned long exit_rip;
+	bool pdptes_dirty;
+	u64 pdpte[4];
+};
+
+static struct vmx_vcpu *to_vmx(struct okvm_vcpu *vcpu)
+{
+	return vcpu->arch.vendor;
+}
+
+/*
+ * The VMX instructions.  VMREAD and VMWRITE of fields okvm uses cannot
+ * fail with a current VMCS, which vmx_get() guarantees; the others report
+ * failure through CF or ZF (SDM vol. 3, 31.2).
+ */
+static __always_inline unsigned long vmcs_read(enum vmcs_field field)
+{
+	unsigned long val;
+
+	asm volatile("vmread %1, %0" : "=rm"(val) : "r"((unsigned long)field)
+		     : "cc");
+	return val;
+}
+
+static __always_inline void vmcs_write(enum vmcs_field field, u64 val)
+{
+	asm volatile("vmwrite %0, %1" : : "rm"(val), "r"((unsigned long)field)
+		     : "cc");
+}
+
+#define VMX_PA_INSN(name, insn)						\
+static int name(u64 pa)							\
+{									\
+	bool fail;							\
+									\
+	asm volatile(insn " %1" : "=@ccbe"(fail) : "m"(pa) : "memory");	\
+	if (fail)							\
+		pr_err_ratelimited(insn " of %llx failed\n", pa);	\
+	return fail ? -EIO : 0;						\
+}
+
+VMX_PA_INSN(vmx_on, "vmxon")
+VMX_PA_INSN(vmx_clear, "vmclear")
+VMX_PA_INSN(vmx_ptrld, "vmptrld")
+
+static void vmx_invept(unsigned long type, u64 eptp)
+{
+	struct { u64 eptp, reserved; } desc = { eptp, 0 };
+
+	asm volatile("invept %0, %1" : : "m"(desc), "r"(type) : "cc", "memory");
+}
+
+static void vmx_invvpid(unsigned long type, u16 vpid)
+{
+	struct { u64 vpid, linear; } desc = { vpid, 0 };
+
+	asm volatile("invvpid %0, %1" : : "m"(desc), "r"(type) : "cc", "memory");
+}
+
+/*
+ * Merge wanted and optional control bits with what the CPU allows: the
+ * low half of the capability MSR has the bits that must be 1, the high
+ * half those that may be 1 (appendix A.3 to A.5).
+ */
+static int vmx_adjust(u32 msr, u32 want, u32 optional, u32 *ctl)
+{
+	u32 must, may;
+
+	rdmsr(msr, must, may);
+	*ctl = ((want | optional) & may) | must;
+	return (*ctl & want) == want ? 0 : -ENODEV;
+}
+
+static void vmx_check_busy(void *busy)
+{
+	if (__read_cr4() & X86_CR4_VMXE)
+		*(bool *)busy = true;
+}
+
+static int vmx_probe_controls(void)
+{
+	bool true_ctls;
+	u64 basic, ept;
+	int r;
+
+	rdmsrl(MSR_IA32_VMX_BASIC, basic);
+	if ((basic & VMX_BASIC_SIZE_MASK) >> VMX_BASIC_SIZE_SHIFT > PAGE_SIZE ||
+	    (basic & VMX_BASIC_32BIT_ADDRESSES) ||
+	    (basic & VMX_BASIC_MEMTYPE_MASK) >> VMX_BASIC_MEMTYPE_SHIFT != 6) {
+		pr_err("VT-x: unusable VMCS layout (IA32_VMX_BASIC %llx)\n", basic);
+		return -ENODEV;
+	}
+	vmx_caps.revision = basic & VMX_BASIC_REVISION_MASK;
+	/*
+	 * Without the TRUE_ MSRs some controls okvm wants off (CR3 load and
+	 * store exiting) are forced on; x86.c emulates those MOVs (A.2).
+	 */
+	true_ctls = basic & VMX_BASIC_HAS_TRUE_CTLS;
+
+	r = vmx_adjust(true_ctls ? MSR_IA32_VMX_TRUE_PINBASED_CTLS :
+				   MSR_IA32_VMX_PINBASED_CTLS,
+		       PIN_EXT_INTR_EXITING | PIN_NMI_EXITING, 0, &vmx_caps.pin);
+	r = r ?: vmx_adjust(true_ctls ? MSR_IA32_VMX_TRUE_PROCBASED_CTLS :
+					MSR_IA32_VMX_PROCBASED_CTLS,
+			    CPU_USE_TSC_OFFSETTING | CPU_HLT_EXITING |
+			    CPU_MWAIT_EXITING | CPU_RDPMC_EXITING |
+			    CPU_TPR_SHADOW | CPU_UNCOND_IO_EXITING |
+			    CPU_MONITOR_EXITING | CPU_SECONDARY_CONTROLS,
+			    0, &vmx_caps.cpu);
+	r = r ?: vmx_adjust(MSR_IA32_VMX_PROCBASED_CTLS2, CPU2_ENABLE_EPT,
+			    CPU2_ENABLE_VPID | CPU2_WBINVD_EXITING |
+			    CPU2_UNRESTRICTED_GUEST, &vmx_caps.cpu2);
+	r = r ?: vmx_adjust(true_ctls ? MSR_IA32_VMX_TRUE_EXIT_CTLS :
+					MSR_IA32_VMX_EXIT_CTLS,
+			    EXIT_SAVE_DEBUG_CONTROLS | EXIT_HOST_ADDR_SPACE_SIZE |
+			    EXIT_SAVE_EFER | EXIT_LOAD_EFER,
+			    EXIT_SAVE_PAT | EXIT_LOAD_PAT, &vmx_caps.exit);
+	r = r ?: vmx_adjust(true_ctls ? MSR_IA32_VMX_TRUE_ENTRY_CTLS :
+					MSR_IA32_VMX_ENTRY_CTLS,
+			    ENTRY_LOAD_DEBUG_CONTROLS | ENTRY_LOAD_EFER,
+			    ENTRY_LOAD_PAT, &vmx_caps.entry);
+	if (r) {
+		pr_err("VT-x without EPT, a TPR shadow or EFER switching is not supported\n");
+		return r;
+	}
+	/* The guest's CR8 reads and writes go to the TPR shadow instead. */
+	vmx_caps.cpu &= ~(CPU_CR8_LOAD_EXITING | CPU_CR8_STORE_EXITING);
+	/* PAT is switched only together. */
+	if (!(vmx_caps.entry & ENTRY_LOAD_PAT) ||
+	    !(vmx_caps.exit & EXIT_LOAD_PAT)) {
+		vmx_caps.entry &= ~ENTRY_LOAD_PAT;
+		vmx_caps.exit &= ~(EXIT_LOAD_PAT | EXIT_SAVE_PAT);
+	}
+
+	rdmsrl(MSR_IA32_VMX_EPT_VPID_CAP, ept);
+	if (!(ept & VMX_EPT_WALK_4) || !(ept & VMX_EPT_WB) ||
+	    !(ept & VMX_EPT_INVEPT) ||
+	    !(ept & (VMX_EPT_INVEPT_SINGLE | VMX_EPT_INVEPT_ALL))) {
+		pr_err("VT-x: EPT lacks 4-level tables, write-back or INVEPT\n");
+		return -ENODEV;
+	}
+	vmx_caps.ept_ad = ept & VMX_EPT_AD;
+	vmx_caps.invept_single = ept & VMX_EPT_INVEPT_SINGLE;
+	vmx_caps.ug = vmx_caps.cpu2 & CPU2_UNRESTRICTED_GUEST;
+	vmx_caps.vpid = (vmx_caps.cpu2 & CPU2_ENABLE_VPID) &&
+			(ept & VMX_VPID_INVVPID) &&
+			(ept & (VMX_VPID_INVVPID_SINGLE | VMX_VPID_INVVPID_ALL));
+	vmx_caps.invvpid_single = ept & VMX_VPID_INVVPID_SINGLE;
+	if (!vmx_caps.vpid)
+		vmx_caps.cpu2 &= ~CPU2_ENABLE_VPID;
+	return 0;
+}
+
+/*
+ * CR0 and CR4 bits fixed in VMX operation (appendix A.7, A.8): the guest
+ * sees its own values through the read shadows, and writes that would
+ * change one exit.  With unrestricted guest, PE and PG are free (26.3.1.1),
+ * but PG is intercepted anyway: entering and leaving long mode changes
+ * EFER.LMA, which okvm must track.
+ */
+static void vmx_probe_fixed_bits(void)
+{
+	u64 free = vmx_caps.ug ? X86_CR0_PE | X86_CR0_PG : 0;
+
+	rdmsrl(MSR_IA32_VMX_CR0_FIXED0, vmx_caps.cr0_fixed0);
+	rdmsrl(MSR_IA32_VMX_CR0_FIXED1, vmx_caps.cr0_fixed1);
+	rdmsrl(MSR_IA32_VMX_CR4_FIXED0, vmx_caps.cr4_fixed0);
+	rdmsrl(MSR_IA32_VMX_CR4_FIXED1, vmx_caps.cr4_fixed1);
+	vmx_caps.cr0_fixed0 &= ~free;
+	vmx_caps.cr0_mask = vmx_caps.cr0_fixed0 | ~vmx_caps.cr0_fixed1 |
+			    X86_CR0_PG;
+	vmx_caps.cr4_mask = vmx_caps.cr4_fixed0 | ~vmx_caps.cr4_fixed1;
+}
+
+static void vmx_free_cpu_pages(void)
+{
+	int cpu;
+
+	for_each_possible_cpu(cpu) {
+		struct vmx_cpu *vc = per_cpu_ptr(&vmx_cpus, cpu);
+
+		if (vc->vmxon)
+			__free_page(vc->vmxon);
+		vc->vmxon = NULL;
+	}
+}
+
+static int vmx_probe(void)
+{
+	bool busy = false;
+	u64 feat;
+	int cpu, r;
+
+	/* The raw bit: the kernel clears its own flag when firmware locks VMX off. */
+	if (!(cpuid_ecx(1) & CPUID_1_ECX_VMX)) {
+		pr_err("no Intel VT-x (VMX) on this CPU\n");
+		return -ENODEV;
+	}
+	rdmsrl(MSR_IA32_FEAT_CTL, feat);
+	if (!(feat & FEAT_CTL_LOCKED) ||
+	    !(feat & FEAT_CTL_VMX_ENABLED_OUTSIDE_SMX)) {
+		pr_err("Intel VT-x is disabled by the firmware (IA32_FEATURE_CONTROL %llx)\n",
+		       feat);
+		return -ENODEV;
+	}
+	on_each_cpu(vmx_check_busy, &busy, 1);
+	if (busy) {
+		pr_err("Intel VT-x is already in use by another hypervisor (kvm_intel?)\n");
+		return -EBUSY;
+	}
+	r = vmx_probe_controls();
+	if (r)
+		return r;
+	vmx_probe_fixed_bits();
+
+	for_each_possible_cpu(cpu) {
+		struct vmx_cpu *vc = per_cpu_ptr(&vmx_cpus, cpu);
+
+		INIT_LIST_HEAD(&vc->loaded);
+		vc->vmxon = alloc_pages_node(cpu_to_node(cpu),
+					     GFP_KERNEL | __GFP_ZERO, 0);
+		if (!vc->vmxon) {
+			vmx_free_cpu_pages();
+			return -ENOMEM;
+		}
+		*(u32 *)page_address(vc->vmxon) = vmx_caps.revision;
+	}
+	pr_info("Intel VT-x with EPT%s%s%s\n", vmx_caps.ept_ad ? " (A/D)" : "",
+		vmx_caps.vpid ? ", VPID" : "",
+		vmx_caps.ug ? ", unrestricted guest" : ", no unrestricted guest");
+	return 0;
+}
+
+static void vmx_exit_backend(void)
+{
+	vmx_free_cpu_pages();
+}
+
+/* SDM vol. 3, 24.7: CR4.VMXE, then VMXON with the CPU's region. */
+static int vmx_hardware_enable(void)
+{
+	struct vmx_cpu *vc = this_cpu_ptr(&vmx_cpus);
+
+	if (vc->enabled)
+		return 0;
+	if (cr4_read_shadow() & X86_CR4_VMXE) {
+		pr_err("Intel VT-x is already in use on CPU %d by another hypervisor\n",
+		       smp_processor_id());
+		return -EBUSY;
+	}
+	cr4_set_bits(X86_CR4_VMXE);
+	if (vmx_on(page_to_phys(vc->vmxon))) {
+		cr4_clear_bits(X86_CR4_VMXE);
+		return -EIO;
+	}
+	vc->enabled = true;
+	return 0;
+}
+
+/* With interrupts off, on the VMCS's CPU. */
+static void vmx_clear_vmcs(struct vmx_cpu *vc, struct vmx_vcpu *vmx)
+{
+	vmx_clear(__pa(vmx->vmcs));
+	list_del(&vmx->loaded);
+	if (vc->current_vmcs == vmx)
+		vc->current_vmcs = NULL;
+	vmx->launched = false;
+	/* Pairs with the READ_ONCE in vmx_get(). */
+	smp_store_release(&vmx->cpu, -1);
+}
+
+static void vmx_hardware_disable(void)
+{
+	struct vmx_cpu *vc = this_cpu_ptr(&vmx_cpus);
+	struct vmx_vcpu *vmx, *tmp;
+	unsigned long flags;
+
+	if (!vc->enabled)
+		return;
+	/* VMCS data may sit in the CPU until VMCLEAR (24.11.1). */
+	local_irq_save(flags);
+	list_for_each_entry_safe(vmx, tmp, &vc->loaded, loaded)
+		vmx_clear_vmcs(vc, vmx);
+	asm volatile("vmxoff" ::: "cc", "memory");
+	vc->enabled = false;
+	local_irq_restore(flags);
+	cr4_clear_bits(X86_CR4_VMXE);
+}
+
+static void vmx_clear_remote(void *arg)
+{
+	struct vmx_vcpu *vmx = arg;
+
+	if (READ_ONCE(vmx->cpu) == smp_processor_id())
+		vmx_clear_vmcs(this_cpu_ptr(&vmx_cpus), vmx);
+}
+
+/* Host state that differs between CPUs but not between entries. */
+static void vmx_set_host_cpu_state(void)
+{
+	struct desc_ptr gdt, idt;
+	struct ldttss_desc *tss;
+	u64 base;
+
+	native_store_gdt(&gdt);
+	store_idt(&idt);
+	tss = (struct ldttss_desc *)(gdt.address + GDT_ENTRY_TSS * 8);
+	base = tss->base0 | (u64)tss->base1 << 16 | (u64)tss->base2 << 24 |
+	       (u64)tss->base3 << 32;
+	vmcs_write(HOST_GDTR_BASE, gdt.address);
+	vmcs_write(HOST_IDTR_BASE, idt.address);
+	vmcs_write(HOST_TR_BASE, base);
+	rdmsrl(MSR_GS_BASE, base);
+	vmcs_write(HOST_GS_BASE, base);
+	rdmsrl(MSR_IA32_SYSENTER_ESP, base);
+	vmcs_write(HOST_SYSENTER_ESP, base);
+}
+
+/*
+ * Make the vCPU's VMCS current on this CPU, which the caller keeps by
+ * having preemption off.  A VMCS still active on another CPU is VMCLEARed
+ * there first (an IPI, so interrupts must be on).  Return: false when VMX
+ * is off on this CPU (reboot) or the VMCS could not be had.
+ */
+static bool vmx_load(struct vmx_vcpu *vmx)
+{
+	int cpu = smp_processor_id();
+	struct vmx_cpu *vc = this_cpu_ptr(&vmx_cpus);
+	int old = READ_ONCE(vmx->cpu);
+	unsigned long flags;
+
+	if (old >= 0 && old != cpu) {
+		smp_call_function_single(old, vmx_clear_remote, vmx, 1);
+		old = smp_load_acquire(&vmx->cpu);
+		if (old >= 0)
+			return false;
+	}
+	if (!vc->enabled)
+		return false;
+	if (old != cpu) {
+		local_irq_save(flags);
+		list_add(&vmx->loaded, &vc->loaded);
+		WRITE_ONCE(vmx->cpu, cpu);
+		local_irq_restore(flags);
+		if (vmx_ptrld(__pa(vmx->vmcs)))
+			return false;
+		vc->current_vmcs = vmx;
+		vmx_set_host_cpu_state();
+		/*
+		 * The CPU may still hold translations of this VM from an
+		 * earlier stay, made stale since.
+		 */
+		vmx->arrived = true;
+	} else if (vc->current_vmcs != vmx) {
+		if (vmx_ptrld(__pa(vmx->vmcs)))
+			return false;
+		vc->current_vmcs = vmx;
+	} else {
+		return true;
+	}
+	/* Keep one guest's branch predictions from steering another's. */
+	indirect_branch_prediction_barrier();
+	return true;
+}
+
+/* Begin and end an access to the VMCS outside KVM_RUN. */
+static bool vmx_get(struct vmx_vcpu *vmx)
+{
+	preempt_disable();
+	return vmx_load(vmx);
+}
+
+static void vmx_put(void)
+{
+	preempt_enable();
+}
+
+static enum vmx_seg vmx_seg_index(enum okvm_seg seg)
+{
+	static const enum vmx_seg map[OKVM_NR_SEGS] = {
+		[OKVM_SEG_CS] = VMX_CS, [OKVM_SEG_DS] = VMX_DS,
+		[OKVM_SEG_ES] = VMX_ES, [OKVM_SEG_FS] = VMX_FS,
+		[OKVM_SEG_GS] = VMX_GS, [OKVM_SEG_SS] = VMX_SS,
+		[OKVM_SEG_TR] = VMX_TR, [OKVM_SEG_LDTR] = VMX_LDTR,
+	};
+
+	return map[seg];
+}
+
+/*
+ * Access rights (table 24-2) are the descriptor's attribute bits plus an
+ * "unusable" bit.  As KVM does on Intel, a segment reads back present
+ * exactly when it is usable, and one that is unusable or not present is
+ * stored as unusable.
+ */
+static void vmx_get_segment(struct okvm_vcpu *vcpu, struct kvm_segment *var,
+			    enum okvm_seg seg)
+{
+	unsigned int n = 2 * vmx_seg_index(seg);
+	u32 ar;
+
+	memset(var, 0, sizeof(*var));
+	if (!vmx_get(to_vmx(vcpu)))
+		goto out;
+	var->base = vmcs_read(GUEST_ES_BASE + n);
+	var->limit = vmcs_read(GUEST_ES_LIMIT + n);
+	var->selector = vmcs_read(GUEST_ES_SELECTOR + n);
+	ar = vmcs_read(GUEST_ES_AR + n);
+	var->unusable = !!(ar & VMX_AR_UNUSABLE);
+	var->type = ar & 0xf;
+	var->s = (ar >> 4) & 1;
+	var->dpl = (ar >> 5) & 3;
+	var->present = !var->unusable;
+	var->avl = (ar >> 12) & 1;
+	var->l = (ar >> 13) & 1;
+	var->db = (ar >> 14) & 1;
+	var->g = (ar >> 15) & 1;
+out:
+	vmx_put();
+}
+
+static void vmx_set_segment(struct okvm_vcpu *vcpu,
+			    const struct kvm_segment *var, enum okvm_seg seg)
+{
+	unsigned int n = 2 * vmx_seg_index(seg);
+	u8 type = var->type & 0xf;
+	u32 ar;
+
+	/*
+	 * VM entry with unrestricted guest wants every usable segment but
+	 * LDTR accessed (26.3.1.2); KVM sets the bit for userspace that
+	 * leaves it clear.
+	 */
+	if (vmx_caps.ug && seg != OKVM_SEG_LDTR)
+		type |= 1;
+	if (var->unusable || !var->present)
+		ar = VMX_AR_UNUSABLE;
+	else
+		ar = type | (var->s & 1) << 4 | (var->dpl & 3) << 5 | 1 << 7 |
+		     (var->avl & 1) << 12 | (var->l & 1) << 13 |
+		     (var->db & 1) << 14 | (var->g & 1) << 15;
+	if (vmx_get(to_vmx(vcpu))) {
+		vmcs_write(GUEST_ES_BASE + n, var->base);
+		vmcs_write(GUEST_ES_LIMIT + n, var->limit);
+		vmcs_write(GUEST_ES_SELECTOR + n, var->selector);
+		vmcs_write(GUEST_ES_AR + n, ar);
+	}
+	vmx_put();
+}
+
+static void vmx_get_dt(struct okvm_vcpu *vcpu, struct kvm_dtable *dt, bool idt)
+{
+	memset(dt, 0, sizeof(*dt));
+	if (vmx_get(to_vmx(vcpu))) {
+		dt->base = vmcs_read(idt ? GUEST_IDTR_BASE : GUEST_GDTR_BASE);
+		dt->limit = vmcs_read(idt ? GUEST_IDTR_LIMIT : GUEST_GDTR_LIMIT);
+	}
+	vmx_put();
+}
+
+static void vmx_set_dt(struct okvm_vcpu *vcpu, const struct kvm_dtable *dt,
+		       bool idt)
+{
+	if (vmx_get(to_vmx(vcpu))) {
+		vmcs_write(idt ? GUEST_IDTR_BASE : GUEST_GDTR_BASE, dt->base);
+		vmcs_write(idt ? GUEST_IDTR_LIMIT : GUEST_GDTR_LIMIT, dt->limit);
+	}
+	vmx_put();
+}
+
+/* The TPR shadow's priority class is bits 7:4 of VTPR (29.1.1). */
+#define VAPIC_TPR	0x80
+
+static u64 vmx_get_ctl(struct okvm_vcpu *vcpu, enum okvm_ctl ctl)
+{
+	struct vmx_vcpu *vmx = to_vmx(vcpu);
+	u64 val = 0;
+
+	switch (ctl) {
+	case OKVM_CTL_CR2:
+		return vmx->cr2;
+	case OKVM_CTL_DR6:
+		return vmx->dr6;
+	case OKVM_CTL_CR8:
+		return vmx->vapic[VAPIC_TPR] >> 4;
+	default:
+		break;
+	}
+	if (!vmx_get(vmx))
+		goto out;
+	switch (ctl) {
+	case OKVM_CTL_CR0:
+		val = (vmcs_read(GUEST_CR0) & ~vmx_caps.cr0_mask) |
+		      (vmcs_read(CR0_READ_SHADOW) & vmx_caps.cr0_mask);
+		break;
+	case OKVM_CTL_CR3:
+		val = vmcs_read(GUEST_CR3);
+		break;
+	case OKVM_CTL_CR4:
+		val = (vmcs_read(GUEST_CR4) & ~vmx_caps.cr4_mask) |
+		      (vmcs_read(CR4_READ_SHADOW) & vmx_caps.cr4_mask);
+		break;
+	case OKVM_CTL_EFER:
+		val = vmcs_read(GUEST_IA32_EFER);
+		break;
+	case OKVM_CTL_DR7:
+		val = vmcs_read(GUEST_DR7);
+		break;
+	default:
+		break;
+	}
+out:
+	vmx_put();
+	return val;
+}
+
+static void vmx_set_ctl(struct okvm_vcpu *vcpu, enum okvm_ctl ctl, u64 val)
+{
+	struct vmx_vcpu *vmx = to_vmx(vcpu);
+	u32 entry;
+
+	switch (ctl) {
+	case OKVM_CTL_CR2:
+		vmx->cr2 = val;
+		return;
+	case OKVM_CTL_DR6:
+		vmx->dr6 = val;
+		return;
+	case OKVM_CTL_CR8:
+		vmx->vapic[VAPIC_TPR] = val << 4;
+		return;
+	default:
+		break;
+	}
+	if (!vmx_get(vmx))
+		goto out;
+	switch (ctl) {
+	case OKVM_CTL_CR0:
+		vmcs_write(CR0_READ_SHADOW, val);
+		vmcs_write(GUEST_CR0, (val | vmx_caps.cr0_fixed0) &
+				      vmx_caps.cr0_fixed1);
+		break;
+	case OKVM_CTL_CR3:
+		vmcs_write(GUEST_CR3, val);
+		break;
+	case OKVM_CTL_CR4:
+		vmcs_write(CR4_READ_SHADOW, val);
+		vmcs_write(GUEST_CR4, (val | vmx_caps.cr4_fixed0) &
+				      vmx_caps.cr4_fixed1);
+		break;
+	case OKVM_CTL_EFER:
+		/* VM entry wants "IA-32e mode guest" to match LMA (26.2.4). */
+		vmcs_write(GUEST_IA32_EFER, val);
+		entry = vmcs_read(VM_ENTRY_CONTROLS) & ~ENTRY_IA32E_MODE;
+		vmcs_write(VM_ENTRY_CONTROLS,
+			   entry | (val & EFER_LMA ? ENTRY_IA32E_MODE : 0));
+		break;
+	case OKVM_CTL_DR7:
+		vmcs_write(GUEST_DR7, val);
+		break;
+	default:
+		break;
+	}
+out:
+	vmx_put();
+}
+
+/* VMX has no CPL of its own: it is SS.DPL (24.4.1). */
+static int vmx_get_cpl(struct okvm_vcpu *vcpu)
+{
+	int cpl = 0;
+
+	if (vmx_get(to_vmx(vcpu)))
+		cpl = (vmcs_read(GUEST_ES_AR + 2 * VMX_SS) >> 5) & 3;
+	vmx_put();
+	return cpl;
+}
+
+static void vmx_set_pdptes(struct okvm_vcpu *vcpu, const u64 *pdpte)
+{
+	struct vmx_vcpu *vmx = to_vmx(vcpu);
+
+	memcpy(vmx->pdpte, pdpte, sizeof(vmx->pdpte));
+	vmx->pdptes_dirty = true;
+}
+
+static u64 vmx_eptp(struct okvm *vm)
+{
+	return okvm_tdp_root_pa(vm) | EPTP_MT_WB |
+	       (u64)(okvm_tdp_levels() - 1) << EPTP_WALK_SHIFT |
+	       (vmx_caps.ept_ad ? EPTP_AD : 0);
+}
+
+/*
+ * Fill the VMCS's controls and host state for a vCPU at reset, and clear
+ * the guest state x86.c does not set; x86.c then loads the architectural
+ * reset state through the segment and control register operations.
+ */
+static void vmx_vcpu_reset(struct okvm_vcpu *vcpu)
+{
+	struct vmx_vcpu *vmx = to_vmx(vcpu);
+	u64 val;
+
+	vmx->cr2 = 0;
+	vmx->kernel_gs_base = 0;
+	vmx->pdptes_dirty = false;
+	memset(vmx->pdpte, 0, sizeof(vmx->pdpte));
+	if (!vmx_get(vmx))
+		goto out;
+
+	vmcs_write(PIN_BASED_CONTROLS, vmx_caps.pin);
+	vmcs_write(CPU_BASED_CONTROLS, vmx_caps.cpu);
+	/* VPID 0 is the host's: a vCPU without its own runs without VPID. */
+	vmcs_write(SECONDARY_CONTROLS, vmx->vpid ? vmx_caps.cpu2 :
+				       vmx_caps.cpu2 & ~CPU2_ENABLE_VPID);
+	vmcs_write(VM_EXIT_CONTROLS, vmx_caps.exit);
+	vmcs_write(VM_ENTRY_CONTROLS, vmx_caps.entry);
+	/*
+	 * #DB and #AC are intercepted and reflected because a guest can
+	 * otherwise make the CPU loop delivering them forever without an
+	 * exit (CVE-2015-5307, CVE-2015-8104); #MC belongs to the host.
+	 */
+	vmcs_write(EXCEPTION_BITMAP, BIT(X86_TRAP_DB) | BIT(X86_TRAP_AC) |
+				     BIT(X86_TRAP_MC));
+	vmcs_write(CR0_GUEST_HOST_MASK, vmx_caps.cr0_mask);
+	vmcs_write(CR4_GUEST_HOST_MASK, vmx_caps.cr4_mask);
+	vmcs_write(VIRTUAL_APIC_PAGE_ADDR, __pa(vmx->vapic));
+	vmcs_write(TPR_THRESHOLD, 0);
+	vmcs_write(EPT_POINTER, vmx_eptp(vcpu->vm));
+	if (vmx->vpid)
+		vmcs_write(VIRTUAL_PROCESSOR_ID, vmx->vpid);
+	vmcs_write(TSC_OFFSET, vcpu->vm->arch.tsc_offset);
+	vmcs_write(VMCS_LINK_POINTER, VMCS_LINK_NONE);
+	vmcs_write(VM_ENTRY_INTR_INFO, 0);
+
+	/* Host state that is the same for every entry (27.5). */
+	vmcs_write(HOST_CS_SELECTOR, __KERNEL_CS);
+	vmcs_write(HOST_SS_SELECTOR, __KERNEL_DS);
+	vmcs_write(HOST_DS_SELECTOR, 0);
+	vmcs_write(HOST_ES_SELECTOR, 0);
+	vmcs_write(HOST_FS_SELECTOR, 0);
+	vmcs_write(HOST_GS_SELECTOR, 0);
+	vmcs_write(HOST_TR_SELECTOR, GDT_ENTRY_TSS * 8);
+	vmcs_write(HOST_RIP, (unsigned long)okvm_vmx_vmexit);
+	rdmsrl(MSR_IA32_SYSENTER_CS, val);
+	vmcs_write(HOST_SYSENTER_CS, val);
+	rdmsrl(MSR_IA32_SYSENTER_EIP, val);
+	vmcs_write(HOST_SYSENTER_EIP, val);
+	rdmsrl(MSR_EFER, val);
+	vmcs_write(HOST_IA32_EFER, val);
+	if (vmx_caps.entry & ENTRY_LOAD_PAT) {
+		rdmsrl(MSR_IA32_CR_PAT, val);
+		vmcs_write(HOST_IA32_PAT, val);
+		/* The power-on PAT (SDM vol. 3, 12.12.4). */
+		vmcs_write(GUEST_IA32_PAT, PAT_POWER_ON);
+	}
+
+	vmcs_write(GUEST_RIP, 0xfff0);
+	vmcs_write(GUEST_RSP, 0);
+	vmcs_write(GUEST_RFLAGS, X86_EFLAGS_FIXED);
+	vmcs_write(GUEST_INTERRUPTIBILITY, 0);
+	vmcs_write(GUEST_ACTIVITY_STATE, 0);
+	vmcs_write(GUEST_PENDING_DBG_EXCEPTIONS, 0);
+	vmcs_write(GUEST_IA32_DEBUGCTL, 0);
+	vmcs_write(GUEST_SYSENTER_CS, 0);
+	vmcs_write(GUEST_SYSENTER_ESP, 0);
+	vmcs_write(GUEST_SYSENTER_EIP, 0);
+out:
+	vmx_put();
+	vmx->exit_rip = 0xfff0;
+}
+
+static int vmx_vcpu_create(struct okvm_vcpu *vcpu)
+{
+	struct vmx_vcpu *vmx;
+	int vpid;
+
+	vmx = kzalloc(sizeof(*vmx), GFP_KERNEL_ACCOUNT);
+	if (!vmx)
+		return -ENOMEM;
+	vmx->vmcs = (void *)get_zeroed_page(GFP_KERNEL_ACCOUNT);
+	vmx->vapic = (u8 *)get_zeroed_page(GFP_KERNEL_ACCOUNT);
+	if (!vmx->vmcs || !vmx->vapic)
+		goto err;
+	*(u32 *)vmx->vmcs = vmx_caps.revision;
+	vmx->cpu = -1;
+	INIT_LIST_HEAD(&vmx->loaded);
+	/* Without a free VPID the vCPU runs with VPID 0: flushed every entry. */
+	if (vmx_caps.vpid) {
+		vpid = ida_alloc_range(&vmx_vpids, 1, VPID_MAX, GFP_KERNEL);
+		vmx->vpid = vpid > 0 ? vpid : 0;
+	}
+	vcpu->arch.vendor = vmx;
+	return 0;
+err:
+	free_page((unsigned long)vmx->vapic);
+	free_page((unsigned long)vmx->vmcs);
+	kfree(vmx);
+	return -ENOMEM;
+}
+
+static void vmx_vcpu_free(struct okvm_vcpu *vcpu)
+{
+	struct vmx_vcpu *vmx = to_vmx(vcpu);
+	int cpu = READ_ONCE(vmx->cpu);
+
+	if (cpu >= 0)
+		smp_call_function_single(cpu, vmx_clear_remote, vmx, 1);
+	if (vmx->vpid)
+		ida_free(&vmx_vpids, vmx->vpid);
+	free_page((unsigned long)vmx->vapic);
+	free_page((unsigned long)vmx->vmcs);
+	kfree(vmx);
+	vcpu->arch.vendor = NULL;
+}
+
+/*
+ * INVEPT drops every translation derived from the VM's EPT tables, for
+ * all VPIDs (28.3.3.1); INVVPID only this vCPU's guest-virtual ones.
+ */
+static void vmx_flush(struct okvm_vcpu *vcpu, enum okvm_flush what)
+{
+	struct vmx_vcpu *vmx = to_vmx(vcpu);
+
+	if (what == OKVM_FLUSH_NONE)
+		return;
+	if (what == OKVM_FLUSH_GUEST && vmx->vpid)
+		vmx_invvpid(vmx_caps.invvpid_single ? VMX_INVVPID_SINGLE :
+						      VMX_INVVPID_ALL, vmx->vpid);
+	else if (vmx_caps.invept_single)
+		vmx_invept(VMX_INVEPT_SINGLE, vmx_eptp(vcpu->vm));
+	else
+		vmx_invept(VMX_INVEPT_ALL, 0);
+}
+
+/*
+ * Deliver the queued event.  An external interrupt can only be injected
+ * when the guest could take it (26.3.1.5): otherwise ask for an exit as
+ * soon as it can, and keep the interrupt queued.
+ */
+static void vmx_inject_event(struct okvm_vcpu *vcpu, u64 cr0)
+{
+	struct okvm_event *ev = &vcpu->arch.event;
+	u32 cpu = vmcs_read(CPU_BASED_CONTROLS) & ~CPU_INTR_WINDOW_EXITING;
+	u32 error_code = 0;
+	u32 info;
+
+	if (ev->pending && ev->type == OKVM_EVENT_INTR &&
+	    (!(vcpu->arch.rflags & X86_EFLAGS_IF) ||
+	     (vmcs_read(GUEST_INTERRUPTIBILITY) &
+	      (INTR_BLOCKING_STI | INTR_BLOCKING_MOV_SS)))) {
+		vmcs_write(CPU_BASED_CONTROLS, cpu | CPU_INTR_WINDOW_EXITING);
+		return;
+	}
+	vmcs_write(CPU_BASED_CONTROLS, cpu);
+	info = okvm_take_event(vcpu, !(cr0 & X86_CR0_PE), &error_code);
+	if (info & OKVM_EVT_ERROR_VALID)
+		vmcs_write(VM_ENTRY_EXCEPTION_ERROR_CODE, error_code);
+	vmcs_write(VM_ENTRY_INTR_INFO, info);
+}
+
+/*
+ * Guest state VM entry does not load: CR2 and DR6 (SDM 27.3, KVM keeps
+ * them by hand too), and the SYSCALL MSRs and IA32_KERNEL_GS_BASE, which
+ * AMD's VMLOAD switches but VMX leaves to software.  The guest cannot
+ * write the SYSCALL MSRs (every WRMSR exits), so theirs are reset values
+ * and need no saving; SWAPGS changes KERNEL_GS_BASE.
+ */
+struct vmx_host_state {
+	u64 star, lstar, cstar, sfmask, kernel_gs_base, fs_base, debugctl;
+	unsigned long dr6;
+	u16 ds, es, fs, gs, ldt;
+};
+
+static void vmx_switch_to_guest(struct vmx_vcpu *vmx, struct vmx_host_state *h)
+{
+	savesegment(ds, h->ds);
+	savesegment(es, h->es);
+	savesegment(fs, h->fs);
+	savesegment(gs, h->gs);
+	store_ldt(h->ldt);
+	rdmsrl(MSR_FS_BASE, h->fs_base);
+	vmcs_write(HOST_FS_BASE, h->fs_base);
+	rdmsrl(MSR_KERNEL_GS_BASE, h->kernel_gs_base);
+	rdmsrl(MSR_STAR, h->star);
+	rdmsrl(MSR_LSTAR, h->lstar);
+	rdmsrl(MSR_CSTAR, h->cstar);
+	rdmsrl(MSR_SYSCALL_MASK, h->sfmask);
+	rdmsrl(MSR_IA32_DEBUGCTLMSR, h->debugctl);
+	get_debugreg(h->dr6, 6);
+	wrmsrl(MSR_KERNEL_GS_BASE, vmx->kernel_gs_base);
+	wrmsrl(MSR_STAR, 0);
+	wrmsrl(MSR_LSTAR, 0);
+	wrmsrl(MSR_CSTAR, 0);
+	wrmsrl(MSR_SYSCALL_MASK, 0);
+	set_debugreg(vmx->dr6, 6);
+	if (native_read_cr2() != vmx->cr2)
+		native_write_cr2(vmx->cr2);
+}
+
+static void vmx_switch_to_host(struct vmx_vcpu *vmx, struct vmx_host_state *h)
+{
+	vmx->cr2 = native_read_cr2();
+	get_debugreg(vmx->dr6, 6);
+	set_debugreg(h->dr6, 6);
+	rdmsrl(MSR_KERNEL_GS_BASE, vmx->kernel_gs_base);
+	/*
+	 * VM exit loaded null DS, ES, FS and GS, FS and GS with the bases
+	 * okvm wrote, no LDT, and a TR limit of 0x67 (27.5.2).
+	 */
+	loadsegment(ds, h->ds);
+	loadsegment(es, h->es);
+	if (h->fs) {
+		loadsegment(fs, h->fs);
+		wrmsrl(MSR_FS_BASE, h->fs_base);
+	}
+	if (h->gs)
+		load_gs_index(h->gs);
+	if (h->ldt)
+		asm volatile("lldt %0" : : "rm"(h->ldt));
+	invalidate_tss_limit();
+	wrmsrl(MSR_KERNEL_GS_BASE, h->kernel_gs_base);
+	wrmsrl(MSR_STAR, h->star);
+	wrmsrl(MSR_LSTAR, h->lstar);
+	wrmsrl(MSR_CSTAR, h->cstar);
+	wrmsrl(MSR_SYSCALL_MASK, h->sfmask);
+	if (h->debugctl)
+		wrmsrl(MSR_IA32_DEBUGCTLMSR, h->debugctl);
+}
+
+/* Host state that can change between two entries on one CPU. */
+static void vmx_set_host_entry_state(void)
+{
+	vmcs_write(HOST_CR0, read_cr0());
+	vmcs_write(HOST_CR3, __read_cr3());
+	vmcs_write(HOST_CR4, cr4_read_shadow());
+}
+
+/*
+ * An event whose delivery the exit interrupted is in the IDT-vectoring
+ * information; an exit that came from an IRET which unblocked NMIs must
+ * block them again before the IRET runs again (27.2.3).
+ */
+static void vmx_after_exit_events(struct okvm_vcpu *vcpu, u32 reason)
+{
+	u32 idt = vmcs_read(IDT_VECTORING_INFO);
+	bool unblocked = false;
+
+	if (idt & OKVM_EVT_VALID) {
+		okvm_requeue_event(vcpu, idt, vmcs_read(IDT_VECTORING_ERROR_CODE));
+		return;
+	}
+	if (reason == EXIT_REASON_EXCEPTION_NMI)
+		unblocked = vmcs_read(VM_EXIT_INTR_INFO) & INTR_INFO_NMI_UNBLOCKED;
+	else if (reason == EXIT_REASON_EPT_VIOLATION)
+		unblocked = vmcs_read(EXIT_QUALIFICATION) & QUAL_EPT_NMI_UNBLOCKED;
+	if (unblocked)
+		vmcs_write(GUEST_INTERRUPTIBILITY,
+			   vmcs_read(GUEST_INTERRUPTIBILITY) | INTR_BLOCKING_NMI);
+}
+
+static void vmx_decode_io(u64 qual, struct okvm_exit *exit)
+{
+	exit->reason = OKVM_EXIT_IO;
+	exit->io.port = qual >> QUAL_IO_PORT_SHIFT;
+	exit->io.size = (qual & QUAL_IO_SIZE_MASK) + 1;
+	exit->io.in = qual & QUAL_IO_IN;
+	exit->io.string = qual & QUAL_IO_STRING;
+	exit->io.rep = qual & QUAL_IO_REP;
+}
+
+static void vmx_decode_exception(struct okvm_vcpu *vcpu, struct okvm_exit *exit)
+{
+	struct vmx_vcpu *vmx = to_vmx(vcpu);
+	u32 info = vmcs_read(VM_EXIT_INTR_INFO);
+	u64 qual = vmcs_read(EXIT_QUALIFICATION);
+
+	exit->reason = OKVM_EXIT_NONE;
+	switch (info & OKVM_EVT_VECTOR_MASK) {
+	case X86_TRAP_DB:
+		/*
+		 * The exit qualification, not DR6, has the conditions
+		 * (27.1).  ICEBP is a trap reported before the instruction
+		 * completes: complete it, then deliver the #DB.
+		 */
+		vmx->dr6 = (vmx->dr6 & ~(unsigned long)QUAL_DB_MASK) |
+			   (qual & QUAL_DB_MASK);
+		if ((info & INTR_INFO_TYPE_MASK) == INTR_INFO_TYPE_PRIV_SOFT)
+			vcpu->arch.rip += vmcs_read(VM_EXIT_INSTRUCTION_LEN);
+		okvm_queue_exception(vcpu, X86_TRAP_DB, false, 0);
+		break;
+	case X86_TRAP_AC:
+		okvm_queue_exception(vcpu, X86_TRAP_AC, true, 0);
+		break;
+	default:
+		/* #MC and NMIs: handled before interrupts came back on. */
+		break;
+	}
+}
+
+static void vmx_decode_exit(struct okvm_vcpu *vcpu, struct okvm_exit *exit,
+			    u32 reason)
+{
+	u64 qual = vmcs_read(EXIT_QUALIFICATION);
+
+	exit->hw_reason = reason;
+	exit->info[0] = qual;
+	exit->info[1] = vmcs_read(VM_EXIT_INTR_INFO);
+	exit->next_rip = vcpu->arch.rip + vmcs_read(VM_EXIT_INSTRUCTION_LEN);
+
+	switch (reason) {
+	case EXIT_REASON_EXCEPTION_NMI:
+		vmx_decode_exception(vcpu, exit);
+		break;
+	case EXIT_REASON_EXTERNAL_INTERRUPT:
+	case EXIT_REASON_INTERRUPT_WINDOW:
+	case EXIT_REASON_MCE_DURING_ENTRY:
+		/* The host takes an interrupt once IF is set again. */
+		exit->reason = OKVM_EXIT_NONE;
+		break;
+	case EXIT_REASON_TRIPLE_FAULT:
+		exit->reason = OKVM_EXIT_SHUTDOWN;
+		break;
+	case EXIT_REASON_CPUID:
+		exit->reason = OKVM_EXIT_CPUID;
+		break;
+	case EXIT_REASON_HLT:
+		exit->reason = OKVM_EXIT_HLT;
+		break;
+	case EXIT_REASON_INVD:
+	case EXIT_REASON_WBINVD:
+		exit->reason = OKVM_EXIT_NOP;
+		break;
+	case EXIT_REASON_INVLPG:
+		/* Forced on by a CPU without TRUE controls. */
+		vcpu->arch.flush_tlb = true;
+		exit->reason = OKVM_EXIT_NOP;
+		break;
+	case EXIT_REASON_RDPMC:
+		exit->reason = OKVM_EXIT_GP;
+		break;
+	case EXIT_REASON_IO:
+		vmx_decode_io(qual, exit);
+		break;
+	case EXIT_REASON_RDMSR:
+	case EXIT_REASON_WRMSR:
+		exit->reason = OKVM_EXIT_MSR;
+		exit->msr.index = vcpu->arch.regs[OKVM_RCX];
+		exit->msr.write = reason == EXIT_REASON_WRMSR;
+		break;
+	case EXIT_REASON_XSETBV:
+		exit->reason = OKVM_EXIT_XSETBV;
+		break;
+	case EXIT_REASON_CR_ACCESS:
+		exit->cr.cr = qual & QUAL_CR_NUMBER_MASK;
+		exit->cr.reg = (qual & QUAL_CR_GPR_MASK) >> QUAL_CR_GPR_SHIFT;
+		if ((qual & QUAL_CR_ACCESS_MASK) == QUAL_CR_MOV_TO)
+			exit->reason = OKVM_EXIT_CR_WRITE;
+		else if ((qual & QUAL_CR_ACCESS_MASK) == QUAL_CR_MOV_FROM)
+			exit->reason = OKVM_EXIT_CR_READ;
+		else
+			exit->reason = OKVM_EXIT_UNHANDLED;
+		break;
+	case EXIT_REASON_GETSEC:
+	case EXIT_REASON_VMCALL:
+	case EXIT_REASON_VMCLEAR:
+	case EXIT_REASON_VMLAUNCH:
+	case EXIT_REASON_VMPTRLD:
+	case EXIT_REASON_VMPTRST:
+	case EXIT_REASON_VMREAD:
+	case EXIT_REASON_VMRESUME:
+	case EXIT_REASON_VMWRITE:
+	case EXIT_REASON_VMXOFF:
+	case EXIT_REASON_VMXON:
+	case EXIT_REASON_INVEPT:
+	case EXIT_REASON_INVVPID:
+	case EXIT_REASON_MONITOR:
+	case EXIT_REASON_MWAIT:
+		/* The guest's CPUID offers neither VMX, SMX nor MONITOR. */
+		exit->reason = OKVM_EXIT_UD;
+		break;
+	case EXIT_REASON_EPT_VIOLATION:
+		exit->reason = OKVM_EXIT_TDP_FAULT;
+		exit->tdp.gpa = vmcs_read(GUEST_PHYSICAL_ADDRESS);
+		exit->tdp.write = qual & QUAL_EPT_WRITE;
+		break;
+	default:
+		/* Task switches among them: KVM emulates those, okvm cannot. */
+		exit->reason = OKVM_EXIT_UNHANDLED;
+		break;
+	}
+}
+
+/*
+ * Before the guest's state is loaded: write what must come from guest
+ * memory, and make sure the state can run at all.  Return: false when it
+ * cannot (real mode without unrestricted guest).
+ */
+static bool vmx_prepare(struct okvm_vcpu *vcpu, struct okvm_exit *exit)
+{
+	struct vmx_vcpu *vmx = to_vmx(vcpu);
+	u64 cr0 = vmcs_read(GUEST_CR0);
+	int i;
+
+	if (!vmx_caps.ug &&
+	    (vmcs_read(CR0_READ_SHADOW) & (X86_CR0_PE | X86_CR0_PG)) !=
+	    (X86_CR0_PE | X86_CR0_PG)) {
+		exit->reason = OKVM_EXIT_NO_REAL_MODE;
+		exit->hw_reason = 0;
+		return false;
+	}
+	if (vmx->pdptes_dirty) {
+		for (i = 0; i < 4; i++)
+			vmcs_write(GUEST_PDPTE0 + 2 * i, vmx->pdpte[i]);
+		vmx->pdptes_dirty = false;
+	}
+	/*
+	 * A completed instruction ends an STI/MOV SS shadow and its pending
+	 * single-step trap (okvm raised that one itself); VM entry also
+	 * refuses STI blocking with IF clear (26.3.1.5).
+	 */
+	if (vmx->exit_rip != vcpu->arch.rip ||
+	    !(vcpu->arch.rflags & X86_EFLAGS_IF)) {
+		u32 intr = vmcs_read(GUEST_INTERRUPTIBILITY);
+
+		if (vmx->exit_rip != vcpu->arch.rip) {
+			intr &= ~(INTR_BLOCKING_STI | INTR_BLOCKING_MOV_SS);
+			vmcs_write(GUEST_PENDING_DBG_EXCEPTIONS, 0);
+		} else {
+			intr &= ~INTR_BLOCKING_STI;
+		}
+		vmcs_write(GUEST_INTERRUPTIBILITY, intr);
+	}
+	vmcs_write(GUEST_RIP, vcpu->arch.rip);
+	vmcs_write(GUEST_RSP, vcpu->arch.regs[OKVM_RSP]);
+	vmcs_write(GUEST_RFLAGS, vcpu->arch.rflags);
+	vmx_inject_event(vcpu, cr0);
+	return true;
+}
+
+static void vmx_run(struct okvm_vcpu *vcpu, struct okvm_exit *exit)
+{
+	struct vmx_vcpu *vmx = to_vmx(vcpu);
+	struct vmx_host_state host;
+	enum okvm_flush flush;
+	u32 reason;
+	int fail;
+
+	preempt_disable();
+	if (!vmx_load(vmx)) {
+		exit->reason = OKVM_EXIT_HW_OFF;
+		goto out;
+	}
+	if (!vmx_prepare(vcpu, exit))
+		goto out;
+
+	local_irq_disable();
+	/* A reboot's IPI may have switched VMX off since vmx_load(). */
+	if (!this_cpu_ptr(&vmx_cpus)->enabled ||
+	    READ_ONCE(vmx->cpu) != smp_processor_id()) {
+		local_irq_enable();
+		exit->reason = OKVM_EXIT_HW_OFF;
+		goto out;
+	}
+	if (!okvm_enter_guest_mode(vcpu)) {
+		local_irq_enable();
+		exit->reason = OKVM_EXIT_NONE;
+		goto out;
+	}
+	flush = okvm_tlb_flush_pending(vcpu);
+	if (vmx->arrived)
+		flush = OKVM_FLUSH_TDP;
+	vmx->arrived = false;
+	vmx_flush(vcpu, flush);
+	vmx_set_host_entry_state();
+	vmx_switch_to_guest(vmx, &host);
+	okvm_load_guest_state(vcpu);
+
+	fail = okvm_vmx_vmrun(vcpu->arch.regs, vmx->launched);
+
+	okvm_put_guest_state(vcpu);
+	vmx_switch_to_host(vmx, &host);
+	reason = vmcs_read(VM_EXIT_REASON);
+	if (!fail && (reason & EXIT_REASON_BASIC_MASK) ==
+		     EXIT_REASON_EXCEPTION_NMI) {
+		u32 info = vmcs_read(VM_EXIT_INTR_INFO);
+
+		if ((info & INTR_INFO_TYPE_MASK) == INTR_INFO_TYPE_NMI)
+			okvm_vmx_call_nmi();
+		else if ((info & OKVM_EVT_VECTOR_MASK) == X86_TRAP_MC &&
+			 IS_ENABLED(CONFIG_X86_MCE))
+			/* A real machine check: let the host's handler see it. */
+			asm volatile("int $0x12");
+	}
+	okvm_exit_guest_mode(vcpu);
+	vmcs_write(VM_ENTRY_INTR_INFO, 0);
+
+	if (fail) {
+		/* VMfail: the controls or host state were refused (30.4). */
+		local_irq_enable();
+		exit->reason = OKVM_EXIT_FAIL_ENTRY;
+		exit->hw_reason = vmcs_read(VM_INSTRUCTION_ERROR);
+		goto out;
+	}
+	vcpu->arch.rip = vmcs_read(GUEST_RIP);
+	vcpu->arch.rflags = vmcs_read(GUEST_RFLAGS);
+	vcpu->arch.regs[OKVM_RSP] = vmcs_read(GUEST_RSP);
+	vmx->exit_rip = vcpu->arch.rip;
+	local_irq_enable();
+
+	if (reason & EXIT_REASON_FAILED_ENTRY) {
+		/* The guest state was refused; KVM reports the whole reason. */
+		exit->reason = OKVM_EXIT_FAIL_ENTRY;
+		exit->hw_reason = reason;
+		goto out;
+	}
+	vmx->launched = true;
+	reason &= EXIT_REASON_BASIC_MASK;
+	vmx_after_exit_events(vcpu, reason);
+	vmx_decode_exit(vcpu, exit, reason);
+out:
+	preempt_enable();
+}
+
+/*
+ * EPT entries (SDM vol. 3, 28.2.2): read, write and execute rights, the
+ * memory type in leaves (write-back; the guest's PAT still applies), and
+ * Accessed and Dirty set up front as for NPT, for the same reasons.  A
+ * CPU without EPT A/D ignores those bits.
+ */
+static struct okvm_tdp_format ept_format __ro_after_init = {
+	.nonleaf	= EPT_READ | EPT_WRITE | EPT_EXEC | EPT_ACCESSED,
+	.leaf_rw	= EPT_READ | EPT_WRITE | EPT_EXEC | EPT_MT_WB |
+			  EPT_ACCESSED | EPT_DIRTY,
+	.leaf_ro	= EPT_READ | EPT_EXEC | EPT_MT_WB | EPT_ACCESSED,
+	.present	= EPT_READ | EPT_WRITE | EPT_EXEC,
+	.writable	= EPT_WRITE,
+	.levels		= 4,
+};
+
+const struct okvm_x86_ops vmx_ops = {
+	.name			= "vmx",
+	.probe			= vmx_probe,
+	.exit			= vmx_exit_backend,
+	.hardware_enable	= vmx_hardware_enable,
+	.hardware_disable	= vmx_hardware_disable,
+	.vcpu_create		= vmx_vcpu_create,
+	.vcpu_free		= vmx_vcpu_free,
+	.vcpu_reset		= vmx_vcpu_reset,
+	.run			= vmx_run,
+	.get_segment		= vmx_get_segment,
+	.set_segment		= vmx_set_segment,
+	.get_dt			= vmx_get_dt,
+	.set_dt			= vmx_set_dt,
+	.get_ctl		= vmx_get_ctl,
+	.set_ctl		= vmx_set_ctl,
+	.get_cpl		= vmx_get_cpl,
+	.set_pdptes		= vmx_set_pdptes,
+	.tdp_fmt		= &ept_format,
+	/* KVM on Intel: CS and data segments accessed, TR a 32-bit busy TSS. */
+	.reset_types		= { .code = 0xb, .data = 0x3, .tr = 0xb },
+};
