@@ -751,10 +751,12 @@ static int okvm_handle_exit(struct okvm_vcpu *vcpu, struct okvm_exit *exit)
 	case OKVM_EXIT_SHUTDOWN:
 		/*
 		 * The VMCB is undefined after a shutdown intercept (APM
-		 * vol. 2, "Miscellaneous Intercepts"); KVM answers with an
-		 * INIT on either vendor, and so does okvm.
+		 * vol. 2, "Miscellaneous Intercepts"), and KVM on AMD answers
+		 * with an INIT; a VMCS keeps the state of the triple fault,
+		 * and KVM on Intel leaves it so.  okvm does as KVM does.
 		 */
-		okvm_vcpu_reset(vcpu, true);
+		if (okvm_ops->init_on_shutdown)
+			okvm_vcpu_reset(vcpu, true);
 		run->exit_reason = KVM_EXIT_SHUTDOWN;
 		return 0;
 	case OKVM_EXIT_TDP_FAULT:

@@ -175,6 +175,8 @@ enum okvm_flush {
  *			memory, like VMX with EPT)
  * @tdp_fmt:		format of the backend's nested page tables
  * @reset_types:	segment types after reset
+ * @init_on_shutdown:	a triple fault leaves the vCPU in INIT state, as
+ *			KVM does on this vendor
  */
 struct okvm_x86_ops {
 	const char *name;
@@ -199,6 +201,7 @@ struct okvm_x86_ops {
 	void (*set_pdptes)(struct okvm_vcpu *vcpu, const u64 *pdpte);
 	struct okvm_tdp_format *tdp_fmt;
 	struct okvm_reset_types reset_types;
+	bool init_on_shutdown;
 };
 
 extern const struct okvm_x86_ops svm_ops;

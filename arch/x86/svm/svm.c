@@ -740,4 +740,5 @@ const struct okvm_x86_ops svm_ops = {
 	.tdp_fmt		= &npt_format,
 	/* KVM on AMD leaves CS and SS not accessed, TR a 16-bit TSS. */
 	.reset_types		= { .code = 0xa, .data = 0x2, .tr = 0x3 },
+	.init_on_shutdown	= true,
 };
