@@ -255,8 +255,15 @@ static int vmx_probe_controls(void)
  * sees its own values through the read shadows, and writes that would
  * change one exit.  With unrestricted guest, PE and PG are free (26.3.1.1),
  * but PG is intercepted anyway: entering and leaving long mode changes
- * EFER.LMA, which okvm must track.
+ * EFER.LMA, which okvm must track.  The guest owns only the CR0 bits LMSW
+ * and CLTS can change, and WP; CD and NW stay clear in the real CR0, as
+ * KVM keeps them, or a guest fresh from reset (CD and NW set) would run
+ * with the caches off.
  */
+#define CR0_GUEST_OWNED	(X86_CR0_PE | X86_CR0_MP | X86_CR0_EM | X86_CR0_TS | \
+			 X86_CR0_WP)
+#define CR0_ALWAYS_OFF	(X86_CR0_CD | X86_CR0_NW)
+
 static void vmx_probe_fixed_bits(void)
 {
 	u64 free = vmx_caps.ug ? X86_CR0_PE | X86_CR0_PG : 0;
@@ -266,8 +273,9 @@ static void vmx_probe_fixed_bits(void)
 	rdmsrl(MSR_IA32_VMX_CR4_FIXED0, vmx_caps.cr4_fixed0);
 	rdmsrl(MSR_IA32_VMX_CR4_FIXED1, vmx_caps.cr4_fixed1);
 	vmx_caps.cr0_fixed0 &= ~free;
-	vmx_caps.cr0_mask = vmx_caps.cr0_fixed0 | ~vmx_caps.cr0_fixed1 |
-			    X86_CR0_PG;
+	vmx_caps.cr0_mask = ~(u64)CR0_GUEST_OWNED | vmx_caps.cr0_fixed0 |
+			    ~vmx_caps.cr0_fixed1;
+	vmx_caps.cr0_fixed1 &= ~(u64)CR0_ALWAYS_OFF;
 	vmx_caps.cr4_mask = vmx_caps.cr4_fixed0 | ~vmx_caps.cr4_fixed1;
 }
 
@@ -490,7 +498,7 @@ static enum vmx_seg vmx_seg_index(enum okvm_seg seg)
  * Access rights (table 24-2) are the descriptor's attribute bits plus an
  * "unusable" bit.  As KVM does on Intel, a segment reads back present
  * exactly when it is usable, and one that is unusable or not present is
- * stored as unusable.
+ * stored with all its bits and the unusable one set.
  */
 static void vmx_get_segment(struct okvm_vcpu *vcpu, struct kvm_segment *var,
 			    enum okvm_seg seg)
@@ -532,12 +540,11 @@ static void vmx_set_segment(struct okvm_vcpu *vcpu,
 	 */
 	if (vmx_caps.ug && seg != OKVM_SEG_LDTR)
 		type |= 1;
+	ar = type | (var->s & 1) << 4 | (var->dpl & 3) << 5 |
+	     (var->present & 1) << 7 | (var->avl & 1) << 12 |
+	     (var->l & 1) << 13 | (var->db & 1) << 14 | (var->g & 1) << 15;
 	if (var->unusable || !var->present)
-		ar = VMX_AR_UNUSABLE;
-	else
-		ar = type | (var->s & 1) << 4 | (var->dpl & 3) << 5 | 1 << 7 |
-		     (var->avl & 1) << 12 | (var->l & 1) << 13 |
-		     (var->db & 1) << 14 | (var->g & 1) << 15;
+		ar |= VMX_AR_UNUSABLE;
 	if (vmx_get(to_vmx(vcpu))) {
 		vmcs_write(GUEST_ES_BASE + n, var->base);
 		vmcs_write(GUEST_ES_LIMIT + n, var->limit);
