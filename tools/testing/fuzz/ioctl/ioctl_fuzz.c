@@ -51,6 +51,7 @@
 #include <sys/syscall.h>
 #include <sys/wait.h>
 
+#include <okvm/emulator.h>
 #include <okvm/kvm_exit_name.h>
 
 #include "ioctl_fuzz.h"
@@ -103,9 +104,11 @@ static struct {
 	bool ktap;
 	bool trace;
 	int tcg_safe;		/* -1: decide from CPUID */
+	int bochs_safe;		/* -1: decide from the DMI tables */
 	const char *dev;
 } opt = {
 	.tcg_safe = -1,
+	.bochs_safe = -1,
 	.max_ops = DEFAULT_OPS,
 	.seconds = DEFAULT_SECONDS,
 	.threads = DEFAULT_THREADS,
@@ -1752,6 +1755,20 @@ static void retire_after_fail_entry(struct worker *w, int fd, int vm)
 	}
 }
 
+/*
+ * Under Bochs (--bochs-safe) no KVM_RUN enters a guest: Bochs keeps the
+ * host's interrupts from a VMX guest with RFLAGS.IF clear
+ * (tools/include/okvm/emulator.h), so the timer signal that bounds
+ * KVM_RUN would never come for a guest that spins with IF clear, and
+ * the test host's only CPU would stay in it.  A KVM_RUN with
+ * immediate_exit is no way out either: another thread may clear the
+ * flag in between.  Everything else, vCPU setup included, goes on.
+ */
+static bool run_allowed(void)
+{
+	return !opt.bochs_safe;
+}
+
 /* KVM_RUN on fd, the vCPU (vm, id) as far as the pool knows, bounded. */
 static void run_vcpu(struct worker *w, int fd, int vm, uint32_t id)
 {
@@ -1764,6 +1781,8 @@ static void run_vcpu(struct worker *w, int fd, int vm, uint32_t id)
 	size_t len = 0;
 	long ret;
 
+	if (!run_allowed())
+		return;
 	pthread_mutex_lock(&pool_lock);
 	page = run_page(vm, id, &len);
 	if (page && rng_chance(r, 1, 4)) {
@@ -2446,10 +2465,12 @@ static void op_vcpu_flood(struct worker *w)
 		}
 		last = vfd;
 	}
-	if (last >= 0) {
+	if (last >= 0 && run_allowed()) {
 		arm_timer(w);
 		do_ioctl(w, I_RUN, last, KVM_RUN, 0);
 		disarm_timer(w);
+	}
+	if (last >= 0) {
 		if (rng_chance(r, 1, 2)) {
 			begin_call(w, ST_CLOSE);
 			count_sys(w, ST_CLOSE, close(last));
@@ -2539,7 +2560,7 @@ static void op_vm_churn(struct worker *w)
 	do_ioctl(w, I_SET_SREGS, vcpu, KVM_SET_SREGS, (uint64_t)w->scratch);
 	memcpy(w->scratch, &regs, sizeof(regs));
 	do_ioctl(w, I_SET_REGS, vcpu, KVM_SET_REGS, (uint64_t)w->scratch);
-	for (step = rng_below(r, 4); step >= 0; step--) {
+	for (step = rng_below(r, 4); step >= 0 && run_allowed(); step--) {
 		arm_timer(w);
 		do_ioctl(w, I_RUN, vcpu, KVM_RUN, 0);
 		disarm_timer(w);
@@ -2943,6 +2964,9 @@ static void usage(void)
 		"  --tcg-safe, --no-tcg-safe\n"
 		"                keep TR in the states the fuzzer sets clear of a\n"
 		"                QEMU TCG abort (default: when CPUID says TCG)\n"
+		"  --bochs-safe, --no-bochs-safe\n"
+		"                no KVM_RUN into a guest, which Bochs may never\n"
+		"                let go of (default: in a Bochs test host)\n"
 		"  --dev PATH    the device (default $KVM_DEV, else /dev/kvm)\n"
 		"  --guests L    guests to build: all (default), none, or some of\n"
 		"                real,flat32,user32,paged32,long,v86,mutant,random\n"
@@ -2983,6 +3007,10 @@ static void parse_args(int argc, char **argv)
 			opt.tcg_safe = 1;
 		} else if (!strcmp(a, "--no-tcg-safe")) {
 			opt.tcg_safe = 0;
+		} else if (!strcmp(a, "--bochs-safe")) {
+			opt.bochs_safe = 1;
+		} else if (!strcmp(a, "--no-bochs-safe")) {
+			opt.bochs_safe = 0;
 		} else if (i + 1 >= argc) {
 			usage();
 		} else if (!strcmp(a, "--seed")) {
@@ -3016,6 +3044,8 @@ static void parse_args(int argc, char **argv)
 	if (opt.tcg_safe < 0)
 		opt.tcg_safe = fuzz_under_tcg();
 	guest_tcg_safe = opt.tcg_safe;
+	if (opt.bochs_safe < 0)
+		opt.bochs_safe = host_under_bochs();
 	if (opt.tcg_safe && !guest_modes_set)
 		guest_parse_modes("real,flat32,user32,paged32,v86,mutant,random");
 	if (getenv("OKVM_TIMEOUT_SCALE"))
@@ -3096,11 +3126,12 @@ int main(int argc, char **argv)
 	if (opt.ktap)
 		printf("KTAP version 1\n1..1\n");
 	printf("%sioctl_fuzz: seed %" PRIu64 " ops %" PRIu64 " ioctls %" PRIu64
-	       " seconds %u threads %u dev %s (%s)%s\n",
+	       " seconds %u threads %u dev %s (%s)%s%s\n",
 	       prefix(), opt.seed, opt.max_ops, opt.max_ioctls, opt.seconds,
 	       opt.threads,
 	       opt.dev, access("/sys/module/okvm", F_OK) ? "not okvm" : "okvm",
-	       opt.tcg_safe ? " tcg-safe" : "");
+	       opt.tcg_safe ? " tcg-safe" : "",
+	       opt.bochs_safe ? " bochs-safe (no KVM_RUN)" : "");
 
 	fd = open(opt.dev, O_RDWR | O_CLOEXEC);
 	if (fd < 0) {

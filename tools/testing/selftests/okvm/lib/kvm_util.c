@@ -12,6 +12,7 @@
 #include <sys/mman.h>
 #include <sys/wait.h>
 
+#include <okvm/emulator.h>
 #include <okvm/kvm_exit_name.h>
 #include <okvm/x86_vendor.h>
 
@@ -211,13 +212,26 @@ uint64_t vcpu_get_rip(struct kvm_vcpu *vcpu)
 	return regs.rip;
 }
 
+/*
+ * RFLAGS.IF clear, as after reset, except in a Bochs test host: Bochs
+ * holds back the host's interrupts from a VMX guest with IF clear
+ * (tools/include/okvm/emulator.h), so a guest that spins there would
+ * hold the host's only CPU for good.  Nothing interrupts a guest of
+ * these tests (no irqchip, no KVM_INTERRUPT), so IF set changes nothing
+ * else.
+ */
+static uint64_t entry_rflags(void)
+{
+	return 0x2 | (host_under_bochs() ? X86_EFLAGS_IF : 0);
+}
+
 static void vcpu_set_entry(struct kvm_vcpu *vcpu, uint64_t rip,
 			   uint64_t rsp)
 {
 	struct kvm_regs regs = {
 		.rip = rip,
 		.rsp = rsp,
-		.rflags = 0x2,
+		.rflags = entry_rflags(),
 	};
 
 	vcpu_set_regs(vcpu, &regs);

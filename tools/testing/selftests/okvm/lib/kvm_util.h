@@ -39,6 +39,7 @@
 #define X86_CR4_PAE		(1UL << 5)
 #define X86_CR4_OSFXSR		(1UL << 9)
 #define X86_CR4_OSXMMEXCPT	(1UL << 10)
+#define X86_EFLAGS_IF		(1UL << 9)
 #define EFER_SCE		(1UL << 0)
 #define EFER_LME		(1UL << 8)
 #define EFER_LMA		(1UL << 10)
