@@ -62,10 +62,30 @@ static DEFINE_PER_CPU(struct vmx_cpu, vmx_cpus);
 static struct {
 	u32 revision;
 	u32 pin, cpu, cpu2, exit, entry;
-	u64 cr0_fixed0, cr0_fixed1, cr4_fixed0, cr4_fixed1;
-	u64 cr0_mask, cr4_mask;
 	bool ug, vpid, ept_ad, invept_single, invvpid_single;
 } vmx_caps __ro_after_init;
+
+/*
+ * CR0 and CR4 as the guest sees them: the bits of @mask from the read
+ * shadow, the others from the register VM entry loads, which must keep
+ * the bits VMX operation fixes (@fixed0 set, outside @fixed1 clear).
+ */
+struct vmx_shadowed_cr {
+	enum vmcs_field reg, shadow, mask_field;
+	u64 mask, fixed0, fixed1;
+};
+
+static struct vmx_shadowed_cr vmx_cr0 __ro_after_init = {
+	.reg = GUEST_CR0,
+	.shadow = CR0_READ_SHADOW,
+	.mask_field = CR0_GUEST_HOST_MASK,
+};
+
+static struct vmx_shadowed_cr vmx_cr4 __ro_after_init = {
+	.reg = GUEST_CR4,
+	.shadow = CR4_READ_SHADOW,
+	.mask_field = CR4_GUEST_HOST_MASK,
+};
 
 static DEFINE_IDA(vmx_vpids);
 
@@ -268,15 +288,14 @@ static void vmx_probe_fixed_bits(void)
 {
 	u64 free = vmx_caps.ug ? X86_CR0_PE | X86_CR0_PG : 0;
 
-	rdmsrl(MSR_IA32_VMX_CR0_FIXED0, vmx_caps.cr0_fixed0);
-	rdmsrl(MSR_IA32_VMX_CR0_FIXED1, vmx_caps.cr0_fixed1);
-	rdmsrl(MSR_IA32_VMX_CR4_FIXED0, vmx_caps.cr4_fixed0);
-	rdmsrl(MSR_IA32_VMX_CR4_FIXED1, vmx_caps.cr4_fixed1);
-	vmx_caps.cr0_fixed0 &= ~free;
-	vmx_caps.cr0_mask = ~(u64)CR0_GUEST_OWNED | vmx_caps.cr0_fixed0 |
-			    ~vmx_caps.cr0_fixed1;
-	vmx_caps.cr0_fixed1 &= ~(u64)CR0_ALWAYS_OFF;
-	vmx_caps.cr4_mask = vmx_caps.cr4_fixed0 | ~vmx_caps.cr4_fixed1;
+	rdmsrl(MSR_IA32_VMX_CR0_FIXED0, vmx_cr0.fixed0);
+	rdmsrl(MSR_IA32_VMX_CR0_FIXED1, vmx_cr0.fixed1);
+	rdmsrl(MSR_IA32_VMX_CR4_FIXED0, vmx_cr4.fixed0);
+	rdmsrl(MSR_IA32_VMX_CR4_FIXED1, vmx_cr4.fixed1);
+	vmx_cr0.fixed0 &= ~free;
+	vmx_cr0.mask = ~(u64)CR0_GUEST_OWNED | vmx_cr0.fixed0 | ~vmx_cr0.fixed1;
+	vmx_cr0.fixed1 &= ~(u64)CR0_ALWAYS_OFF;
+	vmx_cr4.mask = vmx_cr4.fixed0 | ~vmx_cr4.fixed1;
 }
 
 static void vmx_free_cpu_pages(void)
@@ -574,6 +593,18 @@ static void vmx_set_dt(struct okvm_vcpu *vcpu, const struct kvm_dtable *dt,
 	vmx_put();
 }
 
+static u64 vmx_read_cr(const struct vmx_shadowed_cr *cr)
+{
+	return (vmcs_read(cr->reg) & ~cr->mask) |
+	       (vmcs_read(cr->shadow) & cr->mask);
+}
+
+static void vmx_write_cr(const struct vmx_shadowed_cr *cr, u64 val)
+{
+	vmcs_write(cr->shadow, val);
+	vmcs_write(cr->reg, (val | cr->fixed0) & cr->fixed1);
+}
+
 /* The TPR shadow's priority class is bits 7:4 of VTPR (29.1.1). */
 #define VAPIC_TPR	0x80
 
@@ -596,15 +627,13 @@ static u64 vmx_get_ctl(struct okvm_vcpu *vcpu, enum okvm_ctl ctl)
 		goto out;
 	switch (ctl) {
 	case OKVM_CTL_CR0:
-		val = (vmcs_read(GUEST_CR0) & ~vmx_caps.cr0_mask) |
-		      (vmcs_read(CR0_READ_SHADOW) & vmx_caps.cr0_mask);
+		val = vmx_read_cr(&vmx_cr0);
 		break;
 	case OKVM_CTL_CR3:
 		val = vmcs_read(GUEST_CR3);
 		break;
 	case OKVM_CTL_CR4:
-		val = (vmcs_read(GUEST_CR4) & ~vmx_caps.cr4_mask) |
-		      (vmcs_read(CR4_READ_SHADOW) & vmx_caps.cr4_mask);
+		val = vmx_read_cr(&vmx_cr4);
 		break;
 	case OKVM_CTL_EFER:
 		val = vmcs_read(GUEST_IA32_EFER);
@@ -642,17 +671,13 @@ static void vmx_set_ctl(struct okvm_vcpu *vcpu, enum okvm_ctl ctl, u64 val)
 		goto out;
 	switch (ctl) {
 	case OKVM_CTL_CR0:
-		vmcs_write(CR0_READ_SHADOW, val);
-		vmcs_write(GUEST_CR0, (val | vmx_caps.cr0_fixed0) &
-				      vmx_caps.cr0_fixed1);
+		vmx_write_cr(&vmx_cr0, val);
 		break;
 	case OKVM_CTL_CR3:
 		vmcs_write(GUEST_CR3, val);
 		break;
 	case OKVM_CTL_CR4:
-		vmcs_write(CR4_READ_SHADOW, val);
-		vmcs_write(GUEST_CR4, (val | vmx_caps.cr4_fixed0) &
-				      vmx_caps.cr4_fixed1);
+		vmx_write_cr(&vmx_cr4, val);
 		break;
 	case OKVM_CTL_EFER:
 		/* VM entry wants "IA-32e mode guest" to match LMA (26.2.4). */
@@ -728,8 +753,8 @@ static void vmx_vcpu_reset(struct okvm_vcpu *vcpu)
 	 */
 	vmcs_write(EXCEPTION_BITMAP, BIT(X86_TRAP_DB) | BIT(X86_TRAP_AC) |
 				     BIT(X86_TRAP_MC));
-	vmcs_write(CR0_GUEST_HOST_MASK, vmx_caps.cr0_mask);
-	vmcs_write(CR4_GUEST_HOST_MASK, vmx_caps.cr4_mask);
+	vmcs_write(vmx_cr0.mask_field, vmx_cr0.mask);
+	vmcs_write(vmx_cr4.mask_field, vmx_cr4.mask);
 	vmcs_write(VIRTUAL_APIC_PAGE_ADDR, __pa(vmx->vapic));
 	vmcs_write(TPR_THRESHOLD, 0);
 	vmcs_write(EPT_POINTER, vmx_eptp(vcpu->vm));
@@ -942,12 +967,20 @@ static void vmx_set_host_entry_state(void)
 	vmcs_write(HOST_CR4, cr4_read_shadow());
 }
 
+/* What a VM exit left in the exit-information fields (27.2), read once. */
+struct vmx_exit_info {
+	u32 reason;
+	u32 intr_info;
+	u64 qual;
+};
+
 /*
  * An event whose delivery the exit interrupted is in the IDT-vectoring
  * information; an exit that came from an IRET which unblocked NMIs must
  * block them again before the IRET runs again (27.2.3).
  */
-static void vmx_after_exit_events(struct okvm_vcpu *vcpu, u32 reason)
+static void vmx_after_exit_events(struct okvm_vcpu *vcpu,
+				  const struct vmx_exit_info *ei)
 {
 	u32 idt = vmcs_read(IDT_VECTORING_INFO);
 	bool unblocked = false;
@@ -956,10 +989,10 @@ static void vmx_after_exit_events(struct okvm_vcpu *vcpu, u32 reason)
 		okvm_requeue_event(vcpu, idt, vmcs_read(IDT_VECTORING_ERROR_CODE));
 		return;
 	}
-	if (reason == EXIT_REASON_EXCEPTION_NMI)
-		unblocked = vmcs_read(VM_EXIT_INTR_INFO) & INTR_INFO_NMI_UNBLOCKED;
-	else if (reason == EXIT_REASON_EPT_VIOLATION)
-		unblocked = vmcs_read(EXIT_QUALIFICATION) & QUAL_EPT_NMI_UNBLOCKED;
+	if (ei->reason == EXIT_REASON_EXCEPTION_NMI)
+		unblocked = ei->intr_info & INTR_INFO_NMI_UNBLOCKED;
+	else if (ei->reason == EXIT_REASON_EPT_VIOLATION)
+		unblocked = ei->qual & QUAL_EPT_NMI_UNBLOCKED;
 	if (unblocked)
 		vmcs_write(GUEST_INTERRUPTIBILITY,
 			   vmcs_read(GUEST_INTERRUPTIBILITY) | INTR_BLOCKING_NMI);
@@ -975,11 +1008,12 @@ static void vmx_decode_io(u64 qual, struct okvm_exit *exit)
 	exit->io.rep = qual & QUAL_IO_REP;
 }
 
-static void vmx_decode_exception(struct okvm_vcpu *vcpu, struct okvm_exit *exit)
+static void vmx_decode_exception(struct okvm_vcpu *vcpu, struct okvm_exit *exit,
+				 const struct vmx_exit_info *ei)
 {
 	struct vmx_vcpu *vmx = to_vmx(vcpu);
-	u32 info = vmcs_read(VM_EXIT_INTR_INFO);
-	u64 qual = vmcs_read(EXIT_QUALIFICATION);
+	u32 info = ei->intr_info;
+	u64 qual = ei->qual;
 
 	exit->reason = OKVM_EXIT_NONE;
 	switch (info & OKVM_EVT_VECTOR_MASK) {
@@ -1005,18 +1039,19 @@ static void vmx_decode_exception(struct okvm_vcpu *vcpu, struct okvm_exit *exit)
 }
 
 static void vmx_decode_exit(struct okvm_vcpu *vcpu, struct okvm_exit *exit,
-			    u32 reason)
+			    const struct vmx_exit_info *ei)
 {
-	u64 qual = vmcs_read(EXIT_QUALIFICATION);
+	u32 reason = ei->reason;
+	u64 qual = ei->qual;
 
 	exit->hw_reason = reason;
 	exit->info[0] = qual;
-	exit->info[1] = vmcs_read(VM_EXIT_INTR_INFO);
+	exit->info[1] = ei->intr_info;
 	exit->next_rip = vcpu->arch.rip + vmcs_read(VM_EXIT_INSTRUCTION_LEN);
 
 	switch (reason) {
 	case EXIT_REASON_EXCEPTION_NMI:
-		vmx_decode_exception(vcpu, exit);
+		vmx_decode_exception(vcpu, exit, ei);
 		break;
 	case EXIT_REASON_EXTERNAL_INTERRUPT:
 	case EXIT_REASON_INTERRUPT_WINDOW:
@@ -1148,8 +1183,8 @@ static void vmx_run(struct okvm_vcpu *vcpu, struct okvm_exit *exit)
 {
 	struct vmx_vcpu *vmx = to_vmx(vcpu);
 	struct vmx_host_state host;
+	struct vmx_exit_info ei;
 	enum okvm_flush flush;
-	u32 reason;
 	int fail;
 
 	preempt_disable();
@@ -1186,14 +1221,14 @@ static void vmx_run(struct okvm_vcpu *vcpu, struct okvm_exit *exit)
 
 	okvm_put_guest_state(vcpu);
 	vmx_switch_to_host(vmx, &host);
-	reason = vmcs_read(VM_EXIT_REASON);
-	if (!fail && (reason & EXIT_REASON_BASIC_MASK) ==
+	ei.reason = vmcs_read(VM_EXIT_REASON);
+	ei.intr_info = vmcs_read(VM_EXIT_INTR_INFO);
+	ei.qual = vmcs_read(EXIT_QUALIFICATION);
+	if (!fail && (ei.reason & EXIT_REASON_BASIC_MASK) ==
 		     EXIT_REASON_EXCEPTION_NMI) {
-		u32 info = vmcs_read(VM_EXIT_INTR_INFO);
-
-		if ((info & INTR_INFO_TYPE_MASK) == INTR_INFO_TYPE_NMI)
+		if ((ei.intr_info & INTR_INFO_TYPE_MASK) == INTR_INFO_TYPE_NMI)
 			okvm_vmx_call_nmi();
-		else if ((info & OKVM_EVT_VECTOR_MASK) == X86_TRAP_MC &&
+		else if ((ei.intr_info & OKVM_EVT_VECTOR_MASK) == X86_TRAP_MC &&
 			 IS_ENABLED(CONFIG_X86_MCE))
 			/* A real machine check: let the host's handler see it. */
 			asm volatile("int $0x12");
@@ -1214,16 +1249,16 @@ static void vmx_run(struct okvm_vcpu *vcpu, struct okvm_exit *exit)
 	vmx->exit_rip = vcpu->arch.rip;
 	local_irq_enable();
 
-	if (reason & EXIT_REASON_FAILED_ENTRY) {
+	if (ei.reason & EXIT_REASON_FAILED_ENTRY) {
 		/* The guest state was refused; KVM reports the whole reason. */
 		exit->reason = OKVM_EXIT_FAIL_ENTRY;
-		exit->hw_reason = reason;
+		exit->hw_reason = ei.reason;
 		goto out;
 	}
 	vmx->launched = true;
-	reason &= EXIT_REASON_BASIC_MASK;
-	vmx_after_exit_events(vcpu, reason);
-	vmx_decode_exit(vcpu, exit, reason);
+	ei.reason &= EXIT_REASON_BASIC_MASK;
+	vmx_after_exit_events(vcpu, &ei);
+	vmx_decode_exit(vcpu, exit, &ei);
 out:
 	preempt_enable();
 }
