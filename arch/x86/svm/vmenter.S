@@ -19,21 +19,7 @@
 #include <asm/asm.h>
 #include <asm/nospec-branch.h>
 
-/* Offsets in the @regs array: the enum okvm_reg order. */
-#define REG_RCX		(1 * 8)
-#define REG_RDX		(2 * 8)
-#define REG_RBX		(3 * 8)
-#define REG_RBP		(5 * 8)
-#define REG_RSI		(6 * 8)
-#define REG_RDI		(7 * 8)
-#define REG_R8		(8 * 8)
-#define REG_R9		(9 * 8)
-#define REG_R10		(10 * 8)
-#define REG_R11		(11 * 8)
-#define REG_R12		(12 * 8)
-#define REG_R13		(13 * 8)
-#define REG_R14		(14 * 8)
-#define REG_R15		(15 * 8)
+#include "okvm_vmenter.h"
 
 /* Stack slots below the callee-saved registers. */
 #define STACK_REGS	0
@@ -65,19 +51,8 @@ SYM_FUNC_START(okvm_svm_vmrun)
 	mov	%rdi, %rax
 	vmload	%rax
 
-	mov	REG_RCX(%rsi), %rcx
-	mov	REG_RDX(%rsi), %rdx
-	mov	REG_RBX(%rsi), %rbx
-	mov	REG_RBP(%rsi), %rbp
+	OKVM_LOAD_GUEST_GPRS %rsi
 	mov	REG_RDI(%rsi), %rdi
-	mov	REG_R8(%rsi), %r8
-	mov	REG_R9(%rsi), %r9
-	mov	REG_R10(%rsi), %r10
-	mov	REG_R11(%rsi), %r11
-	mov	REG_R12(%rsi), %r12
-	mov	REG_R13(%rsi), %r13
-	mov	REG_R14(%rsi), %r14
-	mov	REG_R15(%rsi), %r15
 	mov	REG_RSI(%rsi), %rsi
 
 	/*
@@ -92,20 +67,7 @@ SYM_FUNC_START(okvm_svm_vmrun)
 
 	/* RAX and RSP are the host's again; RAX is free for the array. */
 	mov	STACK_REGS(%rsp), %rax
-	mov	%rcx, REG_RCX(%rax)
-	mov	%rdx, REG_RDX(%rax)
-	mov	%rbx, REG_RBX(%rax)
-	mov	%rbp, REG_RBP(%rax)
-	mov	%rsi, REG_RSI(%rax)
-	mov	%rdi, REG_RDI(%rax)
-	mov	%r8, REG_R8(%rax)
-	mov	%r9, REG_R9(%rax)
-	mov	%r10, REG_R10(%rax)
-	mov	%r11, REG_R11(%rax)
-	mov	%r12, REG_R12(%rax)
-	mov	%r13, REG_R13(%rax)
-	mov	%r14, REG_R14(%rax)
-	mov	%r15, REG_R15(%rax)
+	OKVM_SAVE_GUEST_GPRS
 
 	mov	STACK_VMCB(%rsp), %rax
 	vmsave	%rax
@@ -123,15 +85,7 @@ SYM_FUNC_START(okvm_svm_vmrun)
 	UNTRAIN_RET
 #endif
 
-	/* Leave no guest value in a register for speculation to use. */
-	xor	%ecx, %ecx
-	xor	%edx, %edx
-	xor	%esi, %esi
-	xor	%edi, %edi
-	xor	%r8d, %r8d
-	xor	%r9d, %r9d
-	xor	%r10d, %r10d
-	xor	%r11d, %r11d
+	OKVM_CLEAR_GUEST_GPRS
 
 	add	$24, %rsp
 	pop	%rbx

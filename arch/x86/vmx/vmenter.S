@@ -22,22 +22,7 @@
 #include <asm/segment.h>
 #include <asm/unwind_hints.h>
 
-/* Offsets in the @regs array: the enum okvm_reg order. */
-#define REG_RAX		(0 * 8)
-#define REG_RCX		(1 * 8)
-#define REG_RDX		(2 * 8)
-#define REG_RBX		(3 * 8)
-#define REG_RBP		(5 * 8)
-#define REG_RSI		(6 * 8)
-#define REG_RDI		(7 * 8)
-#define REG_R8		(8 * 8)
-#define REG_R9		(9 * 8)
-#define REG_R10		(10 * 8)
-#define REG_R11		(11 * 8)
-#define REG_R12		(12 * 8)
-#define REG_R13		(13 * 8)
-#define REG_R14		(14 * 8)
-#define REG_R15		(15 * 8)
+#include "okvm_vmenter.h"
 
 #define VMCS_HOST_RSP	0x6c14
 
@@ -59,25 +44,14 @@ SYM_FUNC_START(okvm_vmx_vmrun)
 
 	mov	$VMCS_HOST_RSP, %eax
 	vmwrite	%rsp, %rax
-	jbe	.Lfail_nowrite
+	jbe	.Lfail
 
 	/* Flags from here to VMLAUNCH/VMRESUME: the MOVs leave them alone. */
 	test	%sil, %sil
 
+	OKVM_LOAD_GUEST_GPRS %rdi
 	mov	REG_RAX(%rdi), %rax
-	mov	REG_RCX(%rdi), %rcx
-	mov	REG_RDX(%rdi), %rdx
-	mov	REG_RBX(%rdi), %rbx
-	mov	REG_RBP(%rdi), %rbp
 	mov	REG_RSI(%rdi), %rsi
-	mov	REG_R8(%rdi), %r8
-	mov	REG_R9(%rdi), %r9
-	mov	REG_R10(%rdi), %r10
-	mov	REG_R11(%rdi), %r11
-	mov	REG_R12(%rdi), %r12
-	mov	REG_R13(%rdi), %r13
-	mov	REG_R14(%rdi), %r14
-	mov	REG_R15(%rdi), %r15
 	mov	REG_RDI(%rdi), %rdi
 
 	/*
@@ -98,28 +72,12 @@ SYM_INNER_LABEL(okvm_vmx_vmexit, SYM_L_GLOBAL)
 	/* RSP is HOST_RSP: @regs on top.  Save the guest's registers. */
 	push	%rax
 	mov	8(%rsp), %rax
-	mov	%rcx, REG_RCX(%rax)
-	mov	%rdx, REG_RDX(%rax)
-	mov	%rbx, REG_RBX(%rax)
-	mov	%rbp, REG_RBP(%rax)
-	mov	%rsi, REG_RSI(%rax)
-	mov	%rdi, REG_RDI(%rax)
-	mov	%r8, REG_R8(%rax)
-	mov	%r9, REG_R9(%rax)
-	mov	%r10, REG_R10(%rax)
-	mov	%r11, REG_R11(%rax)
-	mov	%r12, REG_R12(%rax)
-	mov	%r13, REG_R13(%rax)
-	mov	%r14, REG_R14(%rax)
-	mov	%r15, REG_R15(%rax)
+	OKVM_SAVE_GUEST_GPRS
 	pop	REG_RAX(%rax)
 	xor	%ebx, %ebx
 	jmp	.Lout
 
 .Lfail:
-	mov	$1, %ebx
-	jmp	.Lout
-.Lfail_nowrite:
 	mov	$1, %ebx
 
 .Lout:
@@ -129,16 +87,8 @@ SYM_INNER_LABEL(okvm_vmx_vmexit, SYM_L_GLOBAL)
 	 */
 	FILL_RETURN_BUFFER %rax, RSB_CLEAR_LOOPS, X86_FEATURE_RSB_VMEXIT
 
-	/* Leave no guest value in a register for speculation to use. */
 	mov	%ebx, %eax
-	xor	%ecx, %ecx
-	xor	%edx, %edx
-	xor	%esi, %esi
-	xor	%edi, %edi
-	xor	%r8d, %r8d
-	xor	%r9d, %r9d
-	xor	%r10d, %r10d
-	xor	%r11d, %r11d
+	OKVM_CLEAR_GUEST_GPRS
 
 	add	$8, %rsp
 	pop	%rbx
