@@ -88,7 +88,7 @@ static void need_two_cpus(void)
 
 	ASSERT_OK(sched_getaffinity(0, sizeof(set), &set));
 	if (!CPU_ISSET(0, &set) || !CPU_ISSET(1, &set))
-		test_skip("needs CPUs 0 and 1 online and allowed (%ld CPUs online)",
+		test_skip("needs CPUs 0 and 1 online and allowed (CPUs online: %ld)",
 			  sysconf(_SC_NPROCESSORS_ONLN));
 }
 
