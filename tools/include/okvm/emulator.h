@@ -5,15 +5,19 @@
  * TCG (AMD-V) or Bochs (VT-x), and okvm and the real KVM run nested in
  * their emulated virtualization: a bug there shows on both alike.
  *
- * Bochs 2.7 does not take external interrupts in VMX non-root operation
- * while the guest's RFLAGS.IF is clear, although KVM and okvm set
- * "external-interrupt exiting", under which they must cause a VM exit
+ * Bochs 2.7 takes no external interrupt in VMX non-root operation after
+ * a VM entry with the guest's RFLAGS.IF clear, until the guest sets or
+ * clears IF itself, although KVM and okvm set "external-interrupt
+ * exiting", under which an external interrupt must cause a VM exit
  * whatever RFLAGS.IF is (Intel SDM vol. 3C, "Pin-Based VM-Execution
- * Controls" and "Other Causes of VM Exits").  A guest that spins with IF
- * clear then holds the host CPU for good: no timer tick, no signal, no
- * scheduler.  With IF set the same guest exits on the host's interrupts.
- * Seen on kvm_intel in the Bochs test host: a real-mode "jmp ." with IF
- * clear never comes back for SIGALRM, with IF set KVM_RUN returns EINTR.
+ * Controls" and "Other Causes of VM Exits").  It recomputes which events
+ * IF masks while it loads the guest state, before it counts itself in
+ * non-root operation, and afterwards only when IF changes.  A guest that
+ * then spins with IF clear holds the host CPU for good: no timer tick, no
+ * signal, no scheduler.  With IF set the same guest exits on the host's
+ * interrupts.  Seen on kvm_intel in the Bochs test host: a real-mode
+ * "jmp ." with IF clear never comes back for SIGALRM, with IF set
+ * KVM_RUN returns EINTR.
  */
 #ifndef OKVM_TOOLS_EMULATOR_H
 #define OKVM_TOOLS_EMULATOR_H

@@ -77,6 +77,7 @@
  * failure names I/O or an EPT violation; a failed VM entry reports bit
  * 31 and invalid guest state.
  */
+#define VMX_EXIT_TASK_SWITCH		9
 #define VMX_EXIT_IO_INSTRUCTION		30
 #define VMX_EXIT_INVALID_STATE		33
 #define VMX_EXIT_EPT_VIOLATION		48
@@ -127,7 +128,7 @@ static unsigned int opt_case_ms = 100;
 static unsigned int opt_hang_ms = 30000;
 static bool opt_ktap, opt_dump, opt_verbose, opt_trace;
 static int opt_tcg = -1;		/* avoid what QEMU's TCG cannot take */
-static int opt_bochs = -1;		/* no guests under Bochs: see main() */
+static int opt_bochs = -1;		/* keep RFLAGS.IF set: see bochs_byte() */
 static const char *opt_dev;
 static int opt_target = -1;		/* TARGET_*; -1: find out */
 static bool host_vmx;			/* VT-x host (else AMD-V) */
@@ -150,7 +151,7 @@ struct stats {
 	uint64_t env[NR_ENVS];
 	uint64_t reason[64];
 	uint64_t eintr, efault, sregs_refused, slot_changes;
-	uint64_t internal_sub[8], internal_npf, internal_io;
+	uint64_t internal_sub[8], internal_npf, internal_io, internal_task;
 	uint64_t pio_probes, efault_fixed, internal_again, enospc;
 	uint64_t vectors[256];
 	uint64_t findings;		/* crashes: everything but... */
@@ -442,6 +443,43 @@ static void tcg_sanitize(uint8_t *p, size_t n)
 		fuzz_tcg_sanitize(p, n, tcg_lme);
 }
 
+/*
+ * Bochs 2.7 takes no host interrupt in VMX non-root operation after a VM
+ * entry with the guest's RFLAGS.IF clear, until the guest sets or clears
+ * IF itself (tools/include/okvm/emulator.h): a guest that then spins
+ * without an exit holds the test host's CPU for good, and the watchdog's
+ * signal never comes.  KVM and okvm re-enter after most exits without
+ * coming back here (EPT violations, CPUID, external interrupts), so
+ * with --bochs-safe (the default under Bochs) the guests keep IF set
+ * rather than only re-entering with it set:
+ *
+ * - RFLAGS starts with IF; the generator writes no CLI, its POPF and
+ *   IRET frames keep IF, and the TSSs a task switch loads have it;
+ * - every IDT gate is a trap gate (an interrupt gate clears IF), even
+ *   in a garbage IDT, and the real-mode IVT (delivery there always
+ *   clears IF) is never garbage nor other memory (LIDT loads the
+ *   case's own IDT or an empty one); each handler stub starts with
+ *   STI;
+ * - no WRMSR to SYSENTER_CS or SFMASK, which would let SYSENTER or
+ *   SYSCALL clear IF (KVM emulates both MSRs; okvm raises #GP);
+ * - what KVM_EXIT_MMIO reads return has IF set, should a POPF or IRET
+ *   pop it from a stack outside every slot;
+ * - no byte of the code (bochs_code()), of a junk handler or of random
+ *   data is a CLI, POPF or IRET opcode but for those IF-safe ones.
+ *
+ * Left: stores of the guest's own into its code, a bit flipped in an
+ * immediate that a POPF takes, and virtual-8086 software interrupts
+ * redirected through the IVT at linear 0 (CR4.VME, IOPL 3) can still
+ * clear IF; with make check's fixed seed none does.
+ */
+static uint8_t bochs_byte(uint8_t x)
+{
+	/* CLI, POPF, IRET -> STI, PUSHF, INTO */
+	if (opt_bochs && (x == 0xfa || x == 0x9d || x == 0xcf))
+		return x ^ 1;
+	return x;
+}
+
 static void gwrite(struct vm *vm, uint64_t gpa, const void *buf, size_t len)
 {
 	const uint8_t *p = buf;
@@ -485,7 +523,7 @@ static void grandom(struct vm *vm, uint64_t gpa, size_t len)
 		size_t n = len < sizeof(buf) ? len : sizeof(buf), i;
 
 		for (i = 0; i < n; i++)
-			buf[i] = rnd();
+			buf[i] = bochs_byte(rnd());
 		gwrite(vm, gpa, buf, n);
 		gpa += n;
 		len -= n;
@@ -927,14 +965,16 @@ static void build_handlers(struct vm *vm, struct gcase *c)
 		uint8_t *p = page + v * HANDLER_STUB;
 		int n = 0, kind = below(100);
 
+		if (opt_bochs)
+			p[n++] = 0xfb;		/* sti: see bochs_byte() */
 		if (kind < 5) {			/* halt */
 			p[n++] = 0xf4;
 			p[n++] = 0xeb;
 			p[n++] = 0xfd;
 			continue;
 		} else if (kind < 7) {		/* junk */
-			for (n = 0; n < HANDLER_STUB; n++)
-				p[n] = rnd();
+			for (; n < HANDLER_STUB; n++)
+				p[n] = bochs_byte(rnd());
 			continue;
 		} else if (kind < 8) {		/* spin */
 			p[n++] = 0xeb;
@@ -974,6 +1014,22 @@ static void build_handlers(struct vm *vm, struct gcase *c)
 	gwrite(vm, c->handlers, page, sizeof(page));
 }
 
+/*
+ * Garbage in the IDT, made safe for --bochs-safe: 16- and 32-bit
+ * interrupt gates (types 6 and 0xe) become trap gates (7 and 0xf).
+ */
+static void bochs_trap_gates(struct vm *vm, struct gcase *c)
+{
+	unsigned int size = c->hbits == 64 ? 16 : 8, v;
+
+	for (v = 0; v < 256; v++) {
+		uint8_t *type = gpa_hva(vm, c->idt + v * size + 5);
+
+		if (type && (*type & 7) == 6)
+			*type |= 1;
+	}
+}
+
 static void build_idt(struct vm *vm, struct gcase *c)
 {
 	int v, garbage = below(100);
@@ -988,7 +1044,7 @@ static void build_idt(struct vm *vm, struct gcase *c)
 	} else {
 		for (v = 0; v < 256; v++) {
 			uint64_t h = c->handlers + v * HANDLER_STUB;
-			int type = pct(70) ? GATE_INTR : GATE_TRAP;
+			int type = pct(70) && !opt_bochs ? GATE_INTR : GATE_TRAP;
 			int dpl = pct(50) ? 3 : 0;
 			uint16_t sel = c->hbits == 64 ? SEL_CODE64 : SEL_CODE32;
 			uint64_t lo;
@@ -1008,12 +1064,16 @@ static void build_idt(struct vm *vm, struct gcase *c)
 			}
 		}
 	}
+	if (opt_bochs && c->hbits == 16)
+		return;			/* IVT delivery clears IF */
 	if (garbage < 10)
 		grandom(vm, c->idt, c->hbits == 64 ? 4096 : 2048);
 	else if (garbage < 20)
 		for (v = 0; v < 16; v++)
 			grandom(vm, c->idt + below(c->hbits == 64 ? 4096 : 2048),
 				1 + below(8));
+	if (opt_bochs && garbage < 20)
+		bochs_trap_gates(vm, c);
 }
 
 static void build_tss(struct vm *vm, struct gcase *c)
@@ -1031,6 +1091,8 @@ static void build_tss(struct vm *vm, struct gcase *c)
 		gw32(vm, t + TSS_SP0, c->stack_top);
 		gw32(vm, t + TSS32_SS0, SEL_DATA);
 		gw32(vm, t + TSS32_CR3, c->cr3);
+		if (opt_bochs)				/* EFLAGS.IF */
+			gwrite(vm, t + 0x25, "\x02", 1);
 	}
 	gw16(vm, t + TSS_IOMAP, pct(80) ? TSS_SIZE : rnd());
 	/* The I/O permission bitmap: random, with the last byte 0xff. */
@@ -1038,7 +1100,7 @@ static void build_tss(struct vm *vm, struct gcase *c)
 	/* The task switch target: the handler of vector 0, flat 32-bit. */
 	gw32(vm, t2 + TSS32_CR3, c->cr3);
 	gw32(vm, t2 + 0x20, c->handlers);			/* EIP */
-	gw32(vm, t2 + 0x24, 2);					/* EFLAGS */
+	gw32(vm, t2 + 0x24, opt_bochs ? 0x202 : 2);		/* EFLAGS */
 	gw32(vm, t2 + 0x38, c->stack_top - 0x400);		/* ESP */
 	gw16(vm, t2 + 0x48, SEL_DATA);				/* ES */
 	gw16(vm, t2 + 0x4c, SEL_CODE32);			/* CS */
@@ -1066,6 +1128,9 @@ static void build_pool(struct vm *vm, struct gcase *c)
 	gw64(vm, p + POOL_IDTR + 2, c->idt);
 	gw16(vm, p + POOL_ZERODTR, 0);
 	gw64(vm, p + POOL_ZERODTR + 2, 0);
+	/* A junk IDT is one that holds no gate: see bochs_byte(). */
+	if (opt_bochs)
+		gw16(vm, p + POOL_BADDTR, 0);
 	/* Far pointers: offset (8 bytes, for every operand size), selector. */
 	for (i = 0; i < POOL_NFARPTR; i++) {
 		uint64_t off = pct(50) ? c->code_gpa : c->handlers;
@@ -1281,6 +1346,8 @@ struct cg {
 		uint64_t lin;
 	} smc[16];
 	int nsmc;
+	/* --bochs-safe: the POPF and IRET opcodes bochs_code() leaves be */
+	bool keep[CODE_MAX + 64];
 };
 
 static bool cg_full(struct cg *g)
@@ -1292,6 +1359,14 @@ static void b(struct cg *g, uint8_t x)
 {
 	if (g->len < sizeof(g->buf))
 		g->buf[g->len++] = x;
+}
+
+/* An opcode byte bochs_code() must not touch: IF-safe POPF and IRET. */
+static void b_keep(struct cg *g, uint8_t x)
+{
+	if (g->len < sizeof(g->buf))
+		g->keep[g->len] = true;
+	b(g, x);
 }
 
 static void bytes(struct cg *g, const char *s, size_t n)
@@ -1507,6 +1582,7 @@ static void emit_msr(struct cg *g)
 
 	uint64_t msr = pct(85) ? PICK(msrs) : (uint32_t)rnd();
 	uint64_t lo = interesting_value();
+	bool wr;
 
 	/* kvm_amd emulates EFER: see tcg_sanitize() for EFER.LME. */
 	if (opt_tcg && msr == 0xc0000080)
@@ -1516,7 +1592,11 @@ static void emit_msr(struct cg *g)
 	mov_imm(g, 2, pct(50) ? 0 : interesting_value());
 	insn(g);
 	E(g, "\x0f");
-	b(g, pct(50) ? 0x30 : 0x32);
+	wr = pct(50);
+	/* SYSENTER_CS and SFMASK: see bochs_byte(). */
+	if (opt_bochs && (msr == 0x174 || msr == 0xc0000084))
+		wr = false;
+	b(g, wr ? 0x30 : 0x32);
 }
 
 static void emit_xsetbv(struct cg *g)
@@ -1665,12 +1745,25 @@ static void emit_desc(struct cg *g)
 	struct gcase *c = g->c;
 
 	switch (below(8)) {
-	case 0:		/* lgdt or lidt */
-		set_ebx(g, pct(90) ? c->pool + PICK(dtr) : pick_addr(g));
+	case 0: {	/* lgdt or lidt */
+		uint64_t src = pct(90) ? c->pool + PICK(dtr) : pick_addr(g);
+		/*
+		 * No real-mode IVT in other memory (see bochs_byte()).  LIDT
+		 * or LGDT is drawn last otherwise, as before --bochs-safe,
+		 * so that the other hosts' seeds replay the same cases.
+		 */
+		int lidt = opt_bochs ? pct(50) : -1;
+
+		if (lidt > 0)
+			src = c->pool + (pct(50) ? POOL_IDTR : POOL_ZERODTR);
+		set_ebx(g, src);
 		if (pct(30))
 			o32(g);
-		MEM(g, "", false, "\x0f\x01", pct(50) ? 2 : 3);
+		if (lidt < 0)
+			lidt = !pct(50);
+		MEM(g, "", false, "\x0f\x01", lidt ? 3 : 2);
 		break;
+	}
 	case 1:		/* sgdt, sidt, sldt, str, smsw to memory */
 		set_ebx(g, pick_addr(g));
 		if (pct(50))
@@ -1784,7 +1877,7 @@ static void emit_ret_far(struct cg *g, bool iret)
 	frame[1] = pct(50) ? c->cs_sel : PICK(sels);
 	if (iret) {
 		frame[2] = 0x2 | (pct(20) ? RFLAGS_TF : 0) |
-			   (pct(30) ? RFLAGS_IF : 0) |
+			   (pct(30) || opt_bochs ? RFLAGS_IF : 0) |
 			   (pct(10) ? RFLAGS_VM : 0) |
 			   (pct(10) ? RFLAGS_NT : 0) |
 			   (pct(10) ? RFLAGS_AC : 0) |
@@ -1808,7 +1901,7 @@ static void emit_ret_far(struct cg *g, bool iret)
 	insn(g);
 	if (g->bits == 64)
 		b(g, 0x48);
-	b(g, iret ? 0xcf : 0xcb);
+	b_keep(g, iret ? 0xcf : 0xcb);
 }
 
 /* Far jumps and calls, direct and through memory, RETF and IRET. */
@@ -2099,13 +2192,14 @@ static void emit_flags(struct cg *g)
 		insn(g);
 		o32(g);
 		b(g, 0x35);			/* xor eax, imm32 */
-		d32(g, PICK(bits) | (pct(30) ? PICK(bits) : 0));
+		d32(g, (PICK(bits) | (pct(30) ? PICK(bits) : 0)) &
+		    ~(opt_bochs ? RFLAGS_IF : 0));
 		insn(g);
 		o32(g);
 		b(g, 0x50);			/* push eax */
 		insn(g);
 		o32(g);
-		b(g, 0x9d);			/* popf */
+		b_keep(g, 0x9d);		/* popf */
 		break;
 	}
 }
@@ -2354,6 +2448,9 @@ static void gen_code(struct cg *g)
 
 					memmove(g->buf + at + 1, g->buf + at,
 						g->len - at);
+					memmove(g->keep + at + 1, g->keep + at,
+						g->len - at);
+					g->keep[at] = false;
 					for (k = 0; k < g->nsmc; k++)
 						if (g->smc[k].val >= at)
 							g->smc[k].val++;
@@ -2367,6 +2464,22 @@ static void gen_code(struct cg *g)
 			}
 		}
 	}
+}
+
+/*
+ * With --bochs-safe, no CLI, POPF or IRET opcode byte anywhere in the
+ * code but the generator's own IF-safe POPFs and IRETs: a handler that
+ * returns a byte or two further on, or a jump into the middle of an
+ * instruction, runs a ModRM, SIB or immediate byte as an opcode (as
+ * "0f 01 fa", MONITORX, is a CLI one byte on).
+ */
+static void bochs_code(struct cg *g)
+{
+	size_t i;
+
+	for (i = 0; i < g->len; i++)
+		if (!g->keep[i])
+			g->buf[i] = bochs_byte(g->buf[i]);
 }
 
 /*
@@ -2498,7 +2611,7 @@ static uint64_t random_rflags(struct gcase *c)
 
 	if (pct(8))
 		f |= RFLAGS_TF;
-	if (pct(50))
+	if (pct(50) || opt_bochs)
 		f |= RFLAGS_IF;
 	if (pct(10))
 		f |= RFLAGS_DF;
@@ -2734,7 +2847,9 @@ static void gen_case(struct vm *vm, struct vcpu *vc, struct gcase *c,
 	build_tss(vm, c);
 	build_pool(vm, c);
 	build_xsave(vm, c);
+	memset(g->keep, 0, sizeof(g->keep));
 	gen_code(g);
+	bochs_code(g);
 	tcg_smc(g);
 	c->code_len = g->len;
 	gwrite(vm, c->code_gpa, g->buf, g->len);
@@ -3226,6 +3341,17 @@ static void probe_pio_completion(struct run_state *rs, struct kvm_regs *old,
 			(gen_opcode_at(rs->c, lin, &op) >= 0 && is_io_opcode(op));
 	if (!known && opt_target != TARGET_OKVM)
 		return;
+	/*
+	 * KVM emulates INS and OUTS, and moves RIP past an OUTS before the
+	 * exit: an IN or OUT right after one (junk code has that) looks like
+	 * an I/O that did not complete.  okvm emulates no string I/O.
+	 */
+	if (known && opt_target != TARGET_OKVM) {
+		uint8_t *prev = gpa_hva(rs->vm, lin - 1);
+
+		if (prev && (*prev & ~3) == 0x6c)
+			return;
+	}
 	if (in && size == 4)
 		want = *(uint32_t *)data;
 	else if (in)
@@ -3342,6 +3468,13 @@ static bool check_internal(struct run_state *rs)
 			(unsigned long long)code);
 		return false;
 	}
+	/* api.rst: KVM emulates task switches on Intel, okvm cannot yet. */
+	if (sub == KVM_INTERNAL_ERROR_UNEXPECTED_EXIT_REASON &&
+	    run->internal.ndata == 2 && host_vmx &&
+	    run->internal.data[0] == VMX_EXIT_TASK_SWITCH) {
+		st.internal_task++;
+		return true;
+	}
 	if (sub == KVM_INTERNAL_ERROR_UNEXPECTED_EXIT_REASON &&
 	    run->internal.ndata == 2) {
 		finding("unexpected %s exit code %#llx (okvm intercepts nothing that should lead here)",
@@ -3370,6 +3503,15 @@ static void probe_internal_again(struct run_state *rs, struct kvm_regs *old)
 	int r;
 
 	if (opt_target != TARGET_OKVM || sub != KVM_INTERNAL_ERROR_EMULATION)
+		return;
+	/*
+	 * Bochs saves a single step (BS) in the VMCS's pending debug
+	 * exceptions when an instruction with RFLAGS.TF set causes the VM
+	 * exit, which the SDM (vol. 3C, "Saving Non-Register State") has
+	 * only for exits under MOV-SS blocking: the next entry then delivers
+	 * a #DB that hardware would not.
+	 */
+	if (opt_bochs && (old->rflags & RFLAGS_TF))
 		return;
 	/*
 	 * With paging on, the first run may have gone on with translations
@@ -3645,6 +3787,9 @@ static void run_case(struct vm *vm, int v, struct gcase *c)
 			} else if (!run->mmio.is_write) {
 				uint64_t v = rnd_run();
 
+				/* A POPF or IRET from an MMIO stack. */
+				if (opt_bochs)
+					v |= RFLAGS_IF;
 				memcpy(run->mmio.data, &v, 8);
 			}
 			break;
@@ -3874,7 +4019,7 @@ static void print_summary(void)
 	}
 	say("guest_fuzz: vectors seen by the guest's handlers:%s\n",
 	    n ? buf : " none");
-	say("guest_fuzz: VMs %llu, KVM_RUNs %llu (EINTR %llu, EFAULT %llu), internal errors: emulation %llu (NPF %llu, string I/O %llu), other %llu; SET_SREGS refused %llu; slot changes %llu; guest instructions (estimate, see README) %llu\n",
+	say("guest_fuzz: VMs %llu, KVM_RUNs %llu (EINTR %llu, EFAULT %llu), internal errors: emulation %llu (NPF %llu, string I/O %llu), other %llu (VMX task switches %llu); SET_SREGS refused %llu; slot changes %llu; guest instructions (estimate, see README) %llu\n",
 	    (unsigned long long)st.vms, (unsigned long long)st.vcpu_runs,
 	    (unsigned long long)st.eintr, (unsigned long long)st.efault,
 	    (unsigned long long)st.internal_sub[1],
@@ -3884,6 +4029,7 @@ static void print_summary(void)
 				 st.internal_sub[4] + st.internal_sub[0] +
 				 st.internal_sub[5] + st.internal_sub[6] +
 				 st.internal_sub[7]),
+	    (unsigned long long)st.internal_task,
 	    (unsigned long long)st.sregs_refused,
 	    (unsigned long long)st.slot_changes,
 	    (unsigned long long)st.insns);
@@ -3922,8 +4068,9 @@ static void usage(void)
 		"  --dump          print each case before running it\n"
 		"  --trace         print one line before running each case\n"
 		"  --tcg-safe, --no-tcg-safe  avoid what QEMU's TCG cannot take\n"
-		"  --bochs-safe, --no-bochs-safe  under Bochs, run nothing (skip)\n"
 		"                  (default: when CPUID says TCG; see the README)\n"
+		"  --bochs-safe, --no-bochs-safe  guests keep RFLAGS.IF set\n"
+		"                  (default: under Bochs; see the README)\n"
 		"  --ktap          KTAP output: one case, details as comments\n"
 		"  -v, --verbose   print every exit\n");
 	exit(2);
@@ -4099,35 +4246,15 @@ int main(int argc, char **argv)
 		printf("KTAP version 1\n1..1\n");
 		fflush(stdout);
 	}
-	/*
-	 * Bochs keeps the host's interrupts from a VMX guest with RFLAGS.IF
-	 * clear (tools/include/okvm/emulator.h): the first guest that spins
-	 * with IF clear, or in a handler entered through an interrupt gate,
-	 * holds the test host's CPU for good, and the watchdog's signal never
-	 * comes.  The guests here clear IF in too many ways (CLI, POPF, IRET
-	 * frames, gates, random code) to rule that out, so under Bochs there
-	 * is nothing to run.  --no-bochs-safe runs anyway.
-	 */
 	if (opt_bochs < 0)
 		opt_bochs = host_under_bochs();
-	if (opt_bochs) {
-		const char *why = "Bochs holds back host interrupts from a VMX guest with IF clear: a spinning guest would hold the CPU";
-
-		say("guest_fuzz: seed %llu runs 0 exits 0 insns-estimate 0 crashes 0 reports 0\n",
-		    (unsigned long long)opt_seed);
-		if (opt_ktap)
-			printf("ok 1 guest_fuzz # SKIP %s\n", why);
-		else
-			printf("guest_fuzz: skipped: %s\n", why);
-		return 4;
-	}
 	kvm_fd = kvm_open();
 	if (opt_target < 0)
 		opt_target = probe_target();
-	say("guest_fuzz: seed %llu target %s%s iterations %llu insns %llu seconds %g exits/case %u case-ms %u\n",
+	say("guest_fuzz: seed %llu target %s%s%s iterations %llu insns %llu seconds %g exits/case %u case-ms %u\n",
 	    (unsigned long long)opt_seed,
 	    opt_target == TARGET_OKVM ? "okvm" : "kvm",
-	    opt_tcg ? " (tcg-safe)" : "",
+	    opt_tcg ? " (tcg-safe)" : "", opt_bochs ? " (bochs-safe)" : "",
 	    (unsigned long long)opt_iterations,
 	    (unsigned long long)opt_insns, opt_seconds, opt_exits,
 	    opt_case_ms);
