@@ -80,6 +80,7 @@ void vm_free(struct kvm_vm *vm)
 		munmap(vm->mem[i].hva, vm->mem[i].size);
 	close(vm->fd);
 	close(vm->kvm_fd);
+	free(vm->lm);
 	free(vm);
 }
 
@@ -220,7 +221,7 @@ uint64_t vcpu_get_rip(struct kvm_vcpu *vcpu)
  * these tests (no irqchip, no KVM_INTERRUPT), so IF set changes nothing
  * else.
  */
-static uint64_t entry_rflags(void)
+uint64_t vcpu_entry_rflags(void)
 {
 	return 0x2 | (host_under_bochs() ? X86_EFLAGS_IF : 0);
 }
@@ -231,7 +232,7 @@ static void vcpu_set_entry(struct kvm_vcpu *vcpu, uint64_t rip,
 	struct kvm_regs regs = {
 		.rip = rip,
 		.rsp = rsp,
-		.rflags = entry_rflags(),
+		.rflags = vcpu_entry_rflags(),
 	};
 
 	vcpu_set_regs(vcpu, &regs);

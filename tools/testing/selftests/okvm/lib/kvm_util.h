@@ -84,6 +84,7 @@ struct kvm_vm {
 	int fd;
 	int nr_mem;
 	struct vm_mem mem[VM_MEM_MAX];
+	struct lm_vm *lm;	/* the long mode lib's, long_mode.h */
 };
 
 struct kvm_vcpu {
@@ -135,6 +136,9 @@ void vcpu_set_regs(struct kvm_vcpu *vcpu, struct kvm_regs *regs);
 void vcpu_get_sregs(struct kvm_vcpu *vcpu, struct kvm_sregs *sregs);
 void vcpu_set_sregs(struct kvm_vcpu *vcpu, struct kvm_sregs *sregs);
 uint64_t vcpu_get_rip(struct kvm_vcpu *vcpu);
+
+/* RFLAGS for a vCPU's first entry: 0x2, and IF in a Bochs host. */
+uint64_t vcpu_entry_rflags(void);
 
 /* Real mode, all segments base 0 selector 0, at rip with stack rsp. */
 void vcpu_set_real_mode(struct kvm_vcpu *vcpu, uint64_t rip, uint64_t rsp);
