@@ -4,11 +4,12 @@
  *
  * Until userspace can set CPUID (KVM_SET_CPUID2), every guest sees one
  * default set: the host's CPU, filtered down to what okvm can actually
- * give a guest.  Features that need an MSR okvm does not emulate yet
- * (long mode, SYSCALL, NX: all set in EFER through WRMSR; PAT, MTRR,
- * SYSENTER, machine check) or a device it does not have (the local APIC)
- * are left out.  Feature bit positions are
- * from the Intel SDM vol. 2A (CPUID) and the AMD APM vol. 3 appendix E.
+ * give a guest.  Long mode and NX are offered: the guest turns them on in
+ * EFER, the one MSR okvm emulates.  Features that need another MSR
+ * (SYSCALL's STAR and LSTAR, PAT, MTRR, SYSENTER, machine check) or a
+ * device okvm does not have (the local APIC) are left out.  Feature bit
+ * positions are from the Intel SDM vol. 2A (CPUID) and the AMD APM vol. 3
+ * appendix E.
  */
 #define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
 
@@ -48,6 +49,9 @@
 #define E1_ECX	(BIT(0) /* LAHF/SAHF */ | BIT(5) /* LZCNT */ | \
 		 BIT(6) /* SSE4A */ | BIT(7) /* misaligned SSE */ | \
 		 BIT(8) /* PREFETCHW */)
+#define E1_EDX_NX		BIT(20)
+#define E1_EDX_LM		BIT(29)
+#define E1_EDX	(E1_EDX_NX | E1_EDX_LM)
 
 /*
  * CR4 bits a guest may set: those of the base architecture plus those
@@ -59,6 +63,7 @@
 
 static u32 leaf1_eax, leaf1_ebx, leaf1_ecx, leaf1_edx;
 static u32 leaf7_ebx;
+static u32 ext1_edx;
 static u64 guest_xcr0;
 
 /**
@@ -76,6 +81,8 @@ void okvm_cpuid_init(void)
 
 	cpuid_count(7, 0, &eax, &ebx, &ecx, &edx);
 	leaf7_ebx = cpuid_eax(0) >= 7 ? ebx & L7_EBX : 0;
+	ext1_edx = cpuid_eax(0x80000000) >= 0x80000001 ?
+		   cpuid_edx(0x80000001) & E1_EDX : 0;
 
 	/* XSAVE only with what okvm switches: x87, SSE, AVX. */
 	guest_xcr0 = 0;
@@ -120,6 +127,26 @@ u64 okvm_cr4_reserved_bits(void)
 	if (leaf7_ebx & L7_EBX_SMAP)
 		allowed |= X86_CR4_SMAP;
 	return ~allowed;
+}
+
+/**
+ * okvm_efer_allowed() - the EFER bits a guest may set with WRMSR
+ *
+ * SCE always, as KVM allows it whatever CPUID says; LME and LMA with long
+ * mode, NXE with NX (SDM vol. 3, 2.2.1; APM vol. 2, 3.1.7).  LMA is the
+ * processor's to set, but a write may carry it back as read.
+ *
+ * Return: the bits WRMSR to EFER accepts.
+ */
+u64 okvm_efer_allowed(void)
+{
+	u64 allowed = EFER_SCE;
+
+	if (ext1_edx & E1_EDX_LM)
+		allowed |= EFER_LME | EFER_LMA;
+	if (ext1_edx & E1_EDX_NX)
+		allowed |= EFER_NX;
+	return allowed;
 }
 
 /* The size of the XSAVE area for the features in @xcr0 (leaf 0xD). */
@@ -208,7 +235,7 @@ void okvm_cpuid(struct okvm_vcpu *vcpu, u32 leaf, u32 subleaf, u32 *eax,
 		cpuid(leaf, eax, ebx, ecx, edx);
 		*ebx = 0;
 		*ecx &= E1_ECX;
-		*edx = 0;
+		*edx = ext1_edx;
 		break;
 	case 0x80000002 ... 0x80000006:
 		/* Brand string, cache and TLB descriptions. */

@@ -544,6 +544,54 @@ static void okvm_handle_xsetbv(struct okvm_vcpu *vcpu, struct okvm_exit *exit)
 	okvm_complete_insn(vcpu, exit->next_rip);
 }
 
+/*
+ * WRMSR to EFER: #GP for a bit the guest's CPUID does not offer, or for
+ * LME changed while paging is on (SDM vol. 3, 2.2.1 and 9.8.5; APM vol.
+ * 2, 3.1.7).  LMA is the processor's: a write leaves it as it is, and the
+ * MOV to CR0 that turns paging on or off sets or clears it.
+ */
+static bool okvm_write_efer(struct okvm_vcpu *vcpu, u64 val)
+{
+	u64 old = okvm_get_ctl(vcpu, OKVM_CTL_EFER);
+
+	if (val & ~okvm_efer_allowed())
+		return false;
+	if ((okvm_get_ctl(vcpu, OKVM_CTL_CR0) & X86_CR0_PG) &&
+	    ((val ^ old) & EFER_LME))
+		return false;
+	okvm_ops->set_ctl(vcpu, OKVM_CTL_EFER,
+			  (val & ~EFER_LMA) | (old & EFER_LMA));
+	return true;
+}
+
+/*
+ * RDMSR and WRMSR, which exit for every MSR; the processor has checked
+ * CPL 0 before the exit (SDM vol. 3C, 26.1.1; APM vol. 2, 15.7.1).  Only
+ * EFER is emulated: any other MSR is #GP, as KVM answers one it does
+ * not know.
+ */
+static void okvm_handle_msr(struct okvm_vcpu *vcpu, struct okvm_exit *exit)
+{
+	unsigned long *r = vcpu->arch.regs;
+	u64 val;
+
+	if (exit->msr.index != MSR_EFER)
+		goto gp;
+	if (exit->msr.write) {
+		val = (r[OKVM_RDX] << 32) | (u32)r[OKVM_RAX];
+		if (!okvm_write_efer(vcpu, val))
+			goto gp;
+	} else {
+		val = okvm_get_ctl(vcpu, OKVM_CTL_EFER);
+		r[OKVM_RAX] = (u32)val;
+		r[OKVM_RDX] = val >> 32;
+	}
+	okvm_complete_insn(vcpu, exit->next_rip);
+	return;
+gp:
+	okvm_queue_exception(vcpu, X86_TRAP_GP, true, 0);
+}
+
 /* Paging with PAE but not 4-level: CR3 points at four PDPTEs. */
 static bool okvm_pae_paging(u64 cr0, u64 cr4, u64 efer)
 {
@@ -725,8 +773,7 @@ static int okvm_handle_exit(struct okvm_vcpu *vcpu, struct okvm_exit *exit)
 		okvm_handle_cpuid(vcpu, exit);
 		return 1;
 	case OKVM_EXIT_MSR:
-		/* No MSR is emulated yet: as KVM does for an unknown MSR. */
-		okvm_queue_exception(vcpu, X86_TRAP_GP, true, 0);
+		okvm_handle_msr(vcpu, exit);
 		return 1;
 	case OKVM_EXIT_XSETBV:
 		okvm_handle_xsetbv(vcpu, exit);

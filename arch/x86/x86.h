@@ -225,6 +225,7 @@ void okvm_cpuid(struct okvm_vcpu *vcpu, u32 leaf, u32 subleaf, u32 *eax,
 		u32 *ebx, u32 *ecx, u32 *edx);
 u64 okvm_guest_supported_xcr0(void);
 u64 okvm_cr4_reserved_bits(void);
+u64 okvm_efer_allowed(void);
 
 /* arch/x86/tdp.c */
 void okvm_tdp_setup(const struct okvm_tdp_format *fmt);
