@@ -304,8 +304,11 @@ TEST(efer_wrmsr)
 
 	/*
 	 * SCE and NXE take, whatever EFER held.  LME is left to
-	 * real_to_long_and_back: QEMU's TCG hangs at the #VMEXIT after a
-	 * VMRUN with EFER.LME set and paging off (guest_wrmsr's RDMSR).
+	 * real_to_long_and_back, which sets CR4.PAE first: at a #VMEXIT
+	 * from a guest with EFER.LME set and CR4.PAE clear (guest_wrmsr's
+	 * RDMSR), QEMU's TCG loads the host's CR0 before its CR4 and EFER,
+	 * refuses to turn paging back on and hangs the test host, with
+	 * kvm_amd as with okvm (tools/testing/fuzz/README).
 	 */
 	ASSERT_TRUE(try_wrmsr(MSR_EFER, 0, EFER_SCE | EFER_NX, &got));
 	ASSERT_EQ(got, EFER_SCE | EFER_NX);
