@@ -22,9 +22,23 @@
 #ifndef OKVM_TOOLS_EMULATOR_H
 #define OKVM_TOOLS_EMULATOR_H
 
+#include <cpuid.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
+
+/* CPUID leaf 0x40000000 says "TCGTCGTCGTCG": a test host under QEMU's TCG. */
+static inline bool host_under_tcg(void)
+{
+	unsigned int a, b, c, d;
+	char sig[12];
+
+	__cpuid(0x40000000, a, b, c, d);
+	memcpy(sig, &b, 4);
+	memcpy(sig + 4, &c, 4);
+	memcpy(sig + 8, &d, 4);
+	return !memcmp(sig, "TCGTCGTCGTCG", 12);
+}
 
 /* The Bochs BIOS names itself in the DMI tables (bios_vendor). */
 static inline bool host_under_bochs(void)

@@ -4234,7 +4234,7 @@ int main(int argc, char **argv)
 	sigaction(SIGABRT, &sa, NULL);
 
 	if (opt_tcg < 0)
-		opt_tcg = fuzz_under_tcg();
+		opt_tcg = host_under_tcg();
 	host_vmx = x86_host_vmx();
 	host_phys_bits = 36;
 	if (__get_cpuid(0x80000008, &eax, &ebx, &ecx, &edx))

@@ -3042,7 +3042,7 @@ static void parse_args(int argc, char **argv)
 		opt.seed = fuzz_random_seed();
 	opt.dev = fuzz_dev_path(opt.dev);
 	if (opt.tcg_safe < 0)
-		opt.tcg_safe = fuzz_under_tcg();
+		opt.tcg_safe = host_under_tcg();
 	guest_tcg_safe = opt.tcg_safe;
 	if (opt.bochs_safe < 0)
 		opt.bochs_safe = host_under_bochs();

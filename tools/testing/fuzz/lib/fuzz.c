@@ -84,18 +84,6 @@ const char *fuzz_dev_path(const char *path)
 	return path && *path ? path : "/dev/kvm";
 }
 
-bool fuzz_under_tcg(void)
-{
-	unsigned int a, b, c, d;
-	char sig[12];
-
-	__cpuid(0x40000000, a, b, c, d);
-	memcpy(sig, &b, 4);
-	memcpy(sig + 4, &c, 4);
-	memcpy(sig + 8, &d, 4);
-	return !memcmp(sig, "TCGTCGTCGTCG", 12);
-}
-
 /*
  * The CR4 bits this CPU has: QEMU's VMRUN fails on any other before it
  * reads int_ctl, whatever KVM_SET_SREGS took.

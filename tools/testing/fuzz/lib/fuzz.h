@@ -67,8 +67,6 @@ uint64_t fuzz_now_ns(void);
 /* The device: path if given, else $KVM_DEV, else /dev/kvm. */
 const char *fuzz_dev_path(const char *path);
 
-/* CPUID leaf 0x40000000 says "TCGTCGTCGTCG": a test host under QEMU's TCG. */
-bool fuzz_under_tcg(void);
 
 /*
  * QEMU 7.2's TCG, with either hypervisor in its nested SVM (README,
