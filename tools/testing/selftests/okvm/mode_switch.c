@@ -10,10 +10,8 @@
  *
  * The real KVM offers long mode and NX in EFER only to a guest whose
  * CPUID has them, so on KVM each vCPU gets KVM's supported CPUID first
- * (KVM_SET_CPUID2); okvm's default CPUID has both.
+ * (vcpu_set_kvm_cpuid()); okvm's default CPUID has both.
  */
-#include <stdlib.h>
-
 #include "kvm_util.h"
 
 #define MSR_EFER		0xc0000080
@@ -113,21 +111,6 @@ GUEST_CODE16(guest_climb,
 	"	out %eax, $0x11\n"
 	"	hlt\n");
 
-static void give_long_mode_cpuid(struct kvm_vcpu *vcpu)
-{
-	struct kvm_cpuid2 *cpuid;
-	int n = 100;
-
-	if (test_on_okvm())
-		return;
-	cpuid = calloc(1, sizeof(*cpuid) + n * sizeof(cpuid->entries[0]));
-	ASSERT_NE(cpuid, NULL);
-	cpuid->nent = n;
-	ASSERT_EQ(ioctl(vcpu->vm->kvm_fd, KVM_GET_SUPPORTED_CPUID, cpuid), 0);
-	ASSERT_EQ(ioctl(vcpu->fd, KVM_SET_CPUID2, cpuid), 0);
-	free(cpuid);
-}
-
 static void set_gdt_entry(struct kvm_vm *vm, int sel, uint64_t desc)
 {
 	*(uint64_t *)vm_hva(vm, GDT_ADDR + sel) = desc;
@@ -186,7 +169,7 @@ TEST(real_to_long_and_back)
 	struct kvm_sregs s;
 	size_t i;
 
-	give_long_mode_cpuid(vcpu);
+	vcpu_set_kvm_cpuid(vcpu);
 	build_tables(vm);
 	for (i = 0; i < SUM_SIZE / 8; i++) {
 		seed ^= seed << 13;
@@ -276,7 +259,7 @@ static bool try_wrmsr(uint32_t msr, uint64_t start, uint32_t val,
 	struct kvm_regs r;
 	bool ok;
 
-	give_long_mode_cpuid(vcpu);
+	vcpu_set_kvm_cpuid(vcpu);
 	set_flat32_gp_gate(vm, vcpu, guest_addr(wrmsr_gp, guest_wrmsr), false);
 	vcpu_get_sregs(vcpu, &s);
 	s.efer = start;
@@ -350,7 +333,7 @@ TEST(efer_lme_with_paging_gp)
 	struct kvm_vm *vm = vm_create_guest32(GUEST(guest_lme_paged), &vcpu);
 	struct kvm_sregs s;
 
-	give_long_mode_cpuid(vcpu);
+	vcpu_set_kvm_cpuid(vcpu);
 	set_flat32_gp_gate(vm, vcpu,
 			   guest_addr(lme_paged_gp, guest_lme_paged), true);
 

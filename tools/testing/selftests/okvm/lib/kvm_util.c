@@ -279,6 +279,21 @@ void vcpu_set_flat32(struct kvm_vcpu *vcpu, uint64_t rip, uint64_t rsp)
 	vcpu_set_entry(vcpu, rip, rsp);
 }
 
+void vcpu_set_kvm_cpuid(struct kvm_vcpu *vcpu)
+{
+	struct kvm_cpuid2 *cpuid;
+	int n = 100;
+
+	if (test_on_okvm())
+		return;
+	cpuid = calloc(1, sizeof(*cpuid) + n * sizeof(cpuid->entries[0]));
+	ASSERT_NE(cpuid, NULL);
+	cpuid->nent = n;
+	ASSERT_EQ(ioctl(vcpu->vm->kvm_fd, KVM_GET_SUPPORTED_CPUID, cpuid), 0);
+	ASSERT_EQ(ioctl(vcpu->fd, KVM_SET_CPUID2, cpuid), 0);
+	free(cpuid);
+}
+
 void vcpu_set_bad_long_mode(struct kvm_vcpu *vcpu)
 {
 	struct kvm_sregs s;

@@ -160,6 +160,15 @@ void vcpu_set_flat32(struct kvm_vcpu *vcpu, uint64_t rip, uint64_t rsp);
 void vcpu_set_bad_long_mode(struct kvm_vcpu *vcpu);
 
 /*
+ * On the real KVM, give the vCPU the CPUID KVM supports
+ * (KVM_GET_SUPPORTED_CPUID, KVM_SET_CPUID2), before its first KVM_RUN:
+ * KVM judges a guest's EFER and CR4 writes by its CPUID, and without one
+ * takes neither EFER.LME nor CR4.PGE.  Nothing on okvm, whose guests see
+ * a default CPUID and which has no CPUID ioctls yet.
+ */
+void vcpu_set_kvm_cpuid(struct kvm_vcpu *vcpu);
+
+/*
  * A VM with GUEST_MEM_SIZE of memory at GPA 0 (slot 0), the code copied
  * to GUEST_LOAD_ADDR and vCPU 0 set to run it in real mode (16) or flat
  * protected mode (32).
