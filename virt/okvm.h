@@ -8,6 +8,7 @@
 #define OKVM_H
 
 #include <linux/kvm.h>
+#include <linux/mmu_notifier.h>
 #include <linux/mutex.h>
 #include <linux/refcount.h>
 #include <linux/types.h>
@@ -35,6 +36,9 @@ struct okvm;
  * @base_gfn:	first guest frame number
  * @npages:	size in pages
  * @hva:	userspace address of the first page
+ * @dirty_bitmap: one bit a page written since userspace last took it,
+ *		when @flags has KVM_MEM_LOG_DIRTY_PAGES; changed under
+ *		mmu_lock
  */
 struct okvm_memslot {
 	u16 id;
@@ -42,6 +46,7 @@ struct okvm_memslot {
 	u64 base_gfn;
 	u64 npages;
 	unsigned long hva;
+	unsigned long *dirty_bitmap;
 };
 
 /**
@@ -104,6 +109,13 @@ struct okvm_vcpu {
  * @slots:	the memslots
  * @tlb_gen:	bumped when a guest translation is removed; a vCPU flushes
  *		its TLB before entering the guest when it sees a new value
+ * @mmu_notifier: tells okvm when the VMM's mm is about to change a page
+ *		mapping (virt/mmu_notifier.c)
+ * @mmu_invalidate_seq: bumped at the end of every such change
+ * @mmu_invalidate_in_progress: changes begun and not yet ended; a page
+ *		looked up while one ran may be stale and is not mapped
+ * @dirty_log_manual: KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2 flags userspace
+ *		enabled
  * @arch:	architecture state
  */
 struct okvm {
@@ -116,8 +128,39 @@ struct okvm {
 	struct mutex mmu_lock;
 	struct okvm_memslots slots;
 	u64 tlb_gen;
+	struct mmu_notifier mmu_notifier;
+	unsigned long mmu_invalidate_seq;
+	long mmu_invalidate_in_progress;
+	u64 dirty_log_manual;
 	struct okvm_arch arch;
 };
+
+/**
+ * okvm_gfn_to_hva() - the userspace address of a guest frame
+ * @slot:	the memslot holding it
+ * @gfn:	guest frame number
+ *
+ * Return: the address of the frame's first byte in the VMM.
+ */
+static inline unsigned long okvm_gfn_to_hva(const struct okvm_memslot *slot,
+					    u64 gfn)
+{
+	return slot->hva + ((gfn - slot->base_gfn) << PAGE_SHIFT);
+}
+
+/**
+ * okvm_mmu_invalidate_retry() - whether a page looked up may be stale
+ * @vm:		the VM, with mmu_lock held
+ * @seq:	@vm->mmu_invalidate_seq read before the lookup
+ *
+ * Return: true when the VMM's mm changed, or is changing, a mapping since.
+ */
+static inline bool okvm_mmu_invalidate_retry(struct okvm *vm,
+					     unsigned long seq)
+{
+	return vm->mmu_invalidate_in_progress ||
+	       vm->mmu_invalidate_seq != seq;
+}
 
 /* virt/okvm_main.c */
 int okvm_hardware_get(void);
@@ -130,6 +173,11 @@ void okvm_put_vm(struct okvm *vm);
 struct okvm_memslot *okvm_gfn_to_memslot(struct okvm *vm, u64 gfn);
 int okvm_read_guest(struct okvm *vm, u64 gpa, void *data, unsigned int len);
 void okvm_flush_remote_tlbs(struct okvm *vm);
+void okvm_mark_page_dirty(struct okvm_memslot *slot, u64 gfn);
+
+/* virt/mmu_notifier.c */
+int okvm_mmu_notifier_register(struct okvm *vm);
+void okvm_mmu_notifier_unregister(struct okvm *vm);
 
 /* virt/vcpu.c */
 int okvm_create_vcpu(struct okvm *vm, unsigned long id);
@@ -155,7 +203,7 @@ long okvm_arch_vm_ioctl(struct okvm *vm, unsigned int ioctl,
 			void __user *argp);
 long okvm_arch_dev_ioctl(unsigned int ioctl, unsigned long arg);
 int okvm_arch_validate_memslot(struct okvm *vm, u64 gpa, u64 size);
-void okvm_arch_zap_gfn_range(struct okvm *vm, u64 gfn, u64 npages);
-void okvm_arch_release_zapped(struct okvm *vm, u64 gfn, u64 npages);
+bool okvm_arch_zap_gfn_range(struct okvm *vm, u64 gfn, u64 npages);
+bool okvm_arch_write_protect(struct okvm *vm, u64 gfn, u64 npages);
 
 #endif

@@ -19,11 +19,15 @@
 #define OKVM_MEM_MAX_NR_PAGES	((1UL << 31) - 1)
 
 /*
- * Memslot flags okvm accepts.  KVM_MEM_LOG_DIRTY_PAGES and KVM_MEM_READONLY
- * come with dirty logging and the instruction emulator: until then they
- * are refused rather than silently ignored.
+ * Memslot flags okvm accepts.  KVM_MEM_READONLY comes with the instruction
+ * emulator, which turns the guest's writes into MMIO exits: until then it
+ * is refused rather than silently ignored.
  */
-#define OKVM_VALID_MEM_FLAGS	0
+#define OKVM_VALID_MEM_FLAGS	KVM_MEM_LOG_DIRTY_PAGES
+
+/* What KVM_ENABLE_CAP(KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2) takes. */
+#define OKVM_DIRTY_LOG_MANUAL_CAPS	(KVM_DIRTY_LOG_MANUAL_PROTECT_ENABLE | \
+					 KVM_DIRTY_LOG_INITIALLY_SET)
 
 /**
  * okvm_check_extension() - answer KVM_CHECK_EXTENSION
@@ -42,7 +46,11 @@ long okvm_check_extension(long ext)
 	case KVM_CAP_INTERNAL_ERROR_DATA:
 	case KVM_CAP_IMMEDIATE_EXIT:
 	case KVM_CAP_CHECK_EXTENSION_VM:
+	case KVM_CAP_ENABLE_CAP_VM:
+	case KVM_CAP_SYNC_MMU:
 		return 1;
+	case KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2:
+		return OKVM_DIRTY_LOG_MANUAL_CAPS;
 	case KVM_CAP_NR_VCPUS:
 		return min_t(unsigned int, num_online_cpus(), OKVM_MAX_VCPUS);
 	case KVM_CAP_MAX_VCPUS:
@@ -190,12 +198,27 @@ static struct okvm_memslot **okvm_memslots_grow(struct okvm *vm)
 			      GFP_KERNEL_ACCOUNT);
 }
 
-/* Remove every translation of @slot and let its pages go. */
+/* Remove every translation of @slot; mmu_lock held. */
 static void okvm_memslot_unmap(struct okvm *vm, struct okvm_memslot *slot)
 {
-	okvm_arch_zap_gfn_range(vm, slot->base_gfn, slot->npages);
-	okvm_flush_remote_tlbs(vm);
-	okvm_arch_release_zapped(vm, slot->base_gfn, slot->npages);
+	if (okvm_arch_zap_gfn_range(vm, slot->base_gfn, slot->npages))
+		okvm_flush_remote_tlbs(vm);
+}
+
+/*
+ * The dirty bitmap of a slot that logs dirty pages: all clear, or all set
+ * when userspace asked for KVM_DIRTY_LOG_INITIALLY_SET, which spares it
+ * write-protecting (and faulting in again) the whole slot at the start.
+ */
+static unsigned long *okvm_dirty_bitmap_alloc(struct okvm *vm, u64 npages)
+{
+	unsigned long *bitmap;
+
+	bitmap = kvcalloc(BITS_TO_LONGS(npages), sizeof(long),
+			  GFP_KERNEL_ACCOUNT);
+	if (bitmap && (vm->dirty_log_manual & KVM_DIRTY_LOG_INITIALLY_SET))
+		bitmap_set(bitmap, 0, npages);
+	return bitmap;
 }
 
 static int okvm_memslot_create(struct okvm *vm, u16 id, u32 flags,
@@ -209,6 +232,13 @@ static int okvm_memslot_create(struct okvm *vm, u16 id, u32 flags,
 	if (!slot || !sorted) {
 		r = -ENOMEM;
 		goto err;
+	}
+	if (flags & KVM_MEM_LOG_DIRTY_PAGES) {
+		slot->dirty_bitmap = okvm_dirty_bitmap_alloc(vm, npages);
+		if (!slot->dirty_bitmap) {
+			r = -ENOMEM;
+			goto err;
+		}
 	}
 	slot->id = id;
 	slot->flags = flags;
@@ -232,6 +262,8 @@ static int okvm_memslot_create(struct okvm *vm, u16 id, u32 flags,
 
 err:
 	kvfree(sorted);
+	if (slot)
+		kvfree(slot->dirty_bitmap);
 	kfree(slot);
 	return r;
 }
@@ -245,7 +277,49 @@ static void okvm_memslot_delete(struct okvm *vm, struct okvm_memslot *slot)
 	mutex_unlock(&vm->mmu_lock);
 
 	xa_erase(&vm->slots.by_id, slot->id);
+	kvfree(slot->dirty_bitmap);
 	kfree(slot);
+}
+
+/*
+ * Turn dirty logging on or off for an existing slot.  On: from here on a
+ * write to any page of it must be seen, so every page is write-protected
+ * (the guest's next write faults and is logged) unless the bitmap starts
+ * full.  Off: the slot is zapped, so that it is mapped again with large
+ * pages where it can be.
+ */
+static int okvm_memslot_set_flags(struct okvm *vm, struct okvm_memslot *slot,
+				  u32 flags)
+{
+	unsigned long *bitmap = NULL, *old = slot->dirty_bitmap;
+	bool flush = false;
+
+	if ((flags & KVM_MEM_LOG_DIRTY_PAGES) && !old) {
+		bitmap = okvm_dirty_bitmap_alloc(vm, slot->npages);
+		if (!bitmap)
+			return -ENOMEM;
+	}
+
+	mutex_lock(&vm->mmu_lock);
+	slot->flags = flags;
+	if (bitmap) {
+		slot->dirty_bitmap = bitmap;
+		if (!(vm->dirty_log_manual & KVM_DIRTY_LOG_INITIALLY_SET))
+			flush = okvm_arch_write_protect(vm, slot->base_gfn,
+							slot->npages);
+	} else if (!(flags & KVM_MEM_LOG_DIRTY_PAGES) && old) {
+		slot->dirty_bitmap = NULL;
+		flush = okvm_arch_zap_gfn_range(vm, slot->base_gfn,
+						slot->npages);
+	} else {
+		old = NULL;
+	}
+	if (flush)
+		okvm_flush_remote_tlbs(vm);
+	mutex_unlock(&vm->mmu_lock);
+	if (!bitmap)
+		kvfree(old);
+	return 0;
 }
 
 static void okvm_memslot_move(struct okvm *vm, struct okvm_memslot *slot,
@@ -305,12 +379,14 @@ static int okvm_set_memory_region(struct okvm *vm,
 	}
 
 	if (old) {
-		if (mem->userspace_addr != old->hva || npages != old->npages) {
+		if (mem->userspace_addr != old->hva || npages != old->npages ||
+		    ((mem->flags ^ old->flags) & KVM_MEM_READONLY)) {
 			r = -EINVAL;
 			goto out;
 		}
 		if (base_gfn == old->base_gfn) {
-			old->flags = mem->flags;
+			if (mem->flags != old->flags)
+				r = okvm_memslot_set_flags(vm, old, mem->flags);
 			goto out;
 		}
 	}
@@ -324,9 +400,11 @@ static int okvm_set_memory_region(struct okvm *vm,
 	if (r)
 		goto out;
 
-	if (old)
+	if (old) {
 		okvm_memslot_move(vm, old, base_gfn);
-	else
+		if (mem->flags != old->flags)
+			r = okvm_memslot_set_flags(vm, old, mem->flags);
+	} else
 		r = okvm_memslot_create(vm, id, mem->flags, base_gfn, npages,
 					mem->userspace_addr);
 out:
@@ -334,13 +412,183 @@ out:
 	return r;
 }
 
+/**
+ * okvm_mark_page_dirty() - log a write to a guest page
+ * @slot:	the memslot holding it
+ * @gfn:	the page's guest frame number
+ *
+ * For every write okvm itself makes to guest memory, and for the guest's
+ * own when a page is mapped writable; nothing when the slot logs nothing.
+ */
+void okvm_mark_page_dirty(struct okvm_memslot *slot, u64 gfn)
+{
+	if (slot->dirty_bitmap)
+		set_bit(gfn - slot->base_gfn, slot->dirty_bitmap);
+}
+
+/*
+ * The dirty-logging slot a KVM_GET_DIRTY_LOG or KVM_CLEAR_DIRTY_LOG names,
+ * with KVM's errors: EINVAL for a slot number that cannot exist (okvm has
+ * one address space), ENOENT for one that does not log.
+ */
+static struct okvm_memslot *okvm_dirty_log_slot(struct okvm *vm, u32 slot_arg,
+						int *err)
+{
+	struct okvm_memslot *slot;
+
+	if ((slot_arg >> 16) || (u16)slot_arg >= OKVM_USER_MEM_SLOTS) {
+		*err = -EINVAL;
+		return NULL;
+	}
+	slot = xa_load(&vm->slots.by_id, (u16)slot_arg);
+	if (!slot || !slot->dirty_bitmap) {
+		*err = -ENOENT;
+		return NULL;
+	}
+	return slot;
+}
+
+/*
+ * Take the bits of @mask from word @i of @slot's bitmap and write-protect
+ * the pages they name, so that the next write to each is logged again.
+ * mmu_lock held.  Return: true when a TLB flush is owed.
+ */
+static bool okvm_dirty_log_reprotect(struct okvm *vm, struct okvm_memslot *slot,
+				     unsigned long i, unsigned long mask)
+{
+	u64 gfn = slot->base_gfn + i * BITS_PER_LONG;
+	bool flush = false;
+	int bit;
+
+	mask &= slot->dirty_bitmap[i];
+	slot->dirty_bitmap[i] &= ~mask;
+	for_each_set_bit(bit, &mask, BITS_PER_LONG)
+		flush |= okvm_arch_write_protect(vm, gfn + bit, 1);
+	return flush;
+}
+
+/*
+ * KVM_GET_DIRTY_LOG: the slot's bitmap, one bit a page, in longs.  Unless
+ * userspace enabled KVM_DIRTY_LOG_MANUAL_PROTECT_ENABLE, the bits it gets
+ * are cleared and their pages write-protected at once; with it, that waits
+ * for KVM_CLEAR_DIRTY_LOG.
+ */
+static int okvm_get_dirty_log(struct okvm *vm, const struct kvm_dirty_log *log)
+{
+	struct okvm_memslot *slot;
+	unsigned long *copy, n, i;
+	bool flush = false;
+	int r = 0;
+
+	mutex_lock(&vm->slots_lock);
+	slot = okvm_dirty_log_slot(vm, log->slot, &r);
+	if (!slot)
+		goto out;
+	n = BITS_TO_LONGS(slot->npages);
+	copy = kvmalloc_array(n, sizeof(long), GFP_KERNEL_ACCOUNT);
+	if (!copy) {
+		r = -ENOMEM;
+		goto out;
+	}
+	mutex_lock(&vm->mmu_lock);
+	memcpy(copy, slot->dirty_bitmap, n * sizeof(long));
+	if (!(vm->dirty_log_manual & KVM_DIRTY_LOG_MANUAL_PROTECT_ENABLE))
+		for (i = 0; i < n; i++)
+			if (copy[i])
+				flush |= okvm_dirty_log_reprotect(vm, slot, i,
+								  copy[i]);
+	if (flush)
+		okvm_flush_remote_tlbs(vm);
+	mutex_unlock(&vm->mmu_lock);
+	if (copy_to_user(log->dirty_bitmap, copy, n * sizeof(long)))
+		r = -EFAULT;
+	kvfree(copy);
+out:
+	mutex_unlock(&vm->slots_lock);
+	return r;
+}
+
+/*
+ * KVM_CLEAR_DIRTY_LOG: clear the bits userspace passes for
+ * [first_page, first_page + num_pages) of a slot, write-protecting the
+ * pages whose bit was set.  The range starts at a multiple of 64 pages
+ * and is a multiple of 64 long unless it ends with the slot, as in KVM.
+ */
+static int okvm_clear_dirty_log(struct okvm *vm,
+				const struct kvm_clear_dirty_log *log)
+{
+	struct okvm_memslot *slot;
+	unsigned long *mask = NULL, n, i;
+	bool flush = false;
+	int r = 0;
+
+	if (log->first_page & 63)
+		return -EINVAL;
+	mutex_lock(&vm->slots_lock);
+	slot = okvm_dirty_log_slot(vm, log->slot, &r);
+	if (!slot)
+		goto out;
+	if (log->first_page > slot->npages ||
+	    log->num_pages > slot->npages - log->first_page ||
+	    (log->num_pages < slot->npages - log->first_page &&
+	     (log->num_pages & 63))) {
+		r = -EINVAL;
+		goto out;
+	}
+	n = BITS_TO_LONGS(log->num_pages);
+	mask = kvmalloc_array(n, sizeof(long), GFP_KERNEL_ACCOUNT);
+	if (!mask) {
+		r = -ENOMEM;
+		goto out;
+	}
+	if (copy_from_user(mask, log->dirty_bitmap, n * sizeof(long))) {
+		r = -EFAULT;
+		goto out;
+	}
+	mutex_lock(&vm->mmu_lock);
+	for (i = 0; i < n; i++)
+		if (mask[i])
+			flush |= okvm_dirty_log_reprotect(vm, slot,
+				log->first_page / BITS_PER_LONG + i, mask[i]);
+	if (flush)
+		okvm_flush_remote_tlbs(vm);
+	mutex_unlock(&vm->mmu_lock);
+out:
+	mutex_unlock(&vm->slots_lock);
+	kvfree(mask);
+	return r;
+}
+
+/*
+ * KVM_ENABLE_CAP on the VM.  Only KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2 has
+ * something to enable; KVM answers any other with EINVAL.  INITIALLY_SET
+ * makes sense only with MANUAL_PROTECT_ENABLE and is refused alone.
+ */
+static int okvm_vm_enable_cap(struct okvm *vm, const struct kvm_enable_cap *cap)
+{
+	u64 allowed = KVM_DIRTY_LOG_MANUAL_PROTECT_ENABLE;
+
+	if (cap->cap != KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2 || cap->flags)
+		return -EINVAL;
+	if (cap->args[0] & KVM_DIRTY_LOG_MANUAL_PROTECT_ENABLE)
+		allowed = OKVM_DIRTY_LOG_MANUAL_CAPS;
+	if (cap->args[0] & ~allowed)
+		return -EINVAL;
+	mutex_lock(&vm->slots_lock);
+	vm->dirty_log_manual = cap->args[0];
+	mutex_unlock(&vm->slots_lock);
+	return 0;
+}
+
 static void okvm_memslots_free(struct okvm *vm)
 {
 	struct okvm_memslot *slot;
 	unsigned long id;
 
-	xa_for_each(&vm->slots.by_id, id, slot)
+	xa_for_each(&vm->slots.by_id, id, slot) {
+		kvfree(slot->dirty_bitmap);
 		kfree(slot);
+	}
 	xa_destroy(&vm->slots.by_id);
 	kvfree(vm->slots.sorted);
 }
@@ -353,7 +601,7 @@ static void okvm_destroy_vm(struct okvm *vm)
 	xa_for_each(&vm->vcpus, i, vcpu)
 		okvm_destroy_vcpu(vcpu);
 	xa_destroy(&vm->vcpus);
-	/* Unpins every page the guest had mapped. */
+	okvm_mmu_notifier_unregister(vm);
 	okvm_arch_vm_destroy(vm);
 	okvm_memslots_free(vm);
 	mmdrop(vm->mm);
@@ -392,6 +640,27 @@ static long okvm_vm_ioctl(struct file *filp, unsigned int ioctl,
 	}
 	case KVM_CHECK_EXTENSION:
 		return okvm_check_extension(arg);
+	case KVM_ENABLE_CAP: {
+		struct kvm_enable_cap cap;
+
+		if (copy_from_user(&cap, argp, sizeof(cap)))
+			return -EFAULT;
+		return okvm_vm_enable_cap(vm, &cap);
+	}
+	case KVM_GET_DIRTY_LOG: {
+		struct kvm_dirty_log log;
+
+		if (copy_from_user(&log, argp, sizeof(log)))
+			return -EFAULT;
+		return okvm_get_dirty_log(vm, &log);
+	}
+	case KVM_CLEAR_DIRTY_LOG: {
+		struct kvm_clear_dirty_log log;
+
+		if (copy_from_user(&log, argp, sizeof(log)))
+			return -EFAULT;
+		return okvm_clear_dirty_log(vm, &log);
+	}
 	default:
 		return okvm_arch_vm_ioctl(vm, ioctl, argp);
 	}
@@ -442,14 +711,19 @@ int okvm_create_vm(unsigned long type)
 	r = okvm_arch_vm_init(vm);
 	if (r)
 		goto err_hardware;
+	r = okvm_mmu_notifier_register(vm);
+	if (r)
+		goto err_arch;
 
 	fd = anon_inode_getfd("kvm-vm", &okvm_vm_fops, vm, O_RDWR | O_CLOEXEC);
 	if (fd < 0) {
 		r = fd;
-		goto err_arch;
+		goto err_notifier;
 	}
 	return fd;
 
+err_notifier:
+	okvm_mmu_notifier_unregister(vm);
 err_arch:
 	okvm_arch_vm_destroy(vm);
 err_hardware:

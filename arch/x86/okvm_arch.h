@@ -30,6 +30,20 @@ struct okvm_tdp {
 	const struct okvm_tdp_format *fmt;
 };
 
+/* A vCPU fault adds at most one table a level below the top. */
+#define OKVM_TDP_CACHE_PAGES	4
+
+/**
+ * struct okvm_tdp_cache - zeroed table pages a vCPU sets aside before a
+ * fault takes mmu_lock (arch/x86/tdp.c)
+ * @nr:		how many
+ * @pages:	the pages
+ */
+struct okvm_tdp_cache {
+	int nr;
+	void *pages[OKVM_TDP_CACHE_PAGES];
+};
+
 /**
  * struct okvm_arch - per-VM x86 state
  * @tdp:	guest-physical to host-physical translation
@@ -94,6 +108,7 @@ struct okvm_event {
  * @pio:	port access in flight to userspace
  * @event:	event queued for the guest
  * @flush_tlb:	flush this vCPU's guest translations before the next entry
+ * @tdp_cache:	table pages for the next nested page fault
  * @vendor:	the backend's per-vCPU data
  */
 struct okvm_vcpu_arch {
@@ -109,6 +124,7 @@ struct okvm_vcpu_arch {
 	struct okvm_pio pio;
 	struct okvm_event event;
 	bool flush_tlb;
+	struct okvm_tdp_cache tdp_cache;
 	void *vendor;
 };
 

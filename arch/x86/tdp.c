@@ -3,15 +3,18 @@
  * okvm: two-dimensional paging (AMD NPT, Intel EPT), shared by the
  * backends.
  *
- * The tables map guest-physical to host-physical addresses with 4 KiB
- * pages, in 4 or 5 levels, built lazily: a guest access to an unmapped GPA exits, the
- * memslot gives the userspace address, the page behind it is pinned and
- * a leaf entry installed.  The leaf entries are the record of what is
- * pinned: zapping a range first makes its entries non-present (keeping
- * the frame in a software-only form), then, once no vCPU can still hold
- * a stale translation, unpins the frames.  Tables are freed only with
- * the VM.  The entry formats differ per vendor only in their bits
- * (struct okvm_tdp_format); the walk is the same.
+ * The tables map guest-physical to host-physical addresses in 4 or 5
+ * levels, built lazily: a guest access to an unmapped GPA exits, the
+ * memslot gives the userspace address, the page behind it is looked up
+ * and a leaf installed.  The leaf is 2 MiB where the VMM maps the whole
+ * 2 MiB around the address with one leaf of its own page tables (a
+ * transparent huge page, hugetlbfs), the slot covers it at the same
+ * alignment and logs no dirty pages; else 4 KiB.  okvm keeps no reference
+ * to the pages it maps: the MMU notifier (virt/mmu_notifier.c) zaps the
+ * leaves of a range before the VMM's mm changes it, and a fault that
+ * raced with such a change maps nothing and lets the guest fault again.
+ * Tables are freed only with the VM.  The entry formats differ per vendor
+ * only in their bits (struct okvm_tdp_format); the walk is the same.
  */
 #define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
 
@@ -23,14 +26,13 @@
 
 #define TDP_ENTRIES		512
 #define TDP_ADDR_MASK		GENMASK_ULL(51, 12)
+#define TDP_HUGE_ADDR_MASK	GENMASK_ULL(51, 21)
 
 /*
- * A zapped leaf: not present for the hardware (every present bit clear),
- * the frame still pinned.  Bits 62 and 61 are ignored by both NPT and EPT
- * in a non-present entry.
+ * Bit 7 of a level-2 entry makes it a 2 MiB leaf in both formats (APM
+ * vol. 2, 15.25.5: the host's PDE.PS; SDM vol. 3, 29.3.2, Table 29-4).
  */
-#define TDP_ZAPPED		BIT_ULL(62)
-#define TDP_ZAPPED_WRITABLE	BIT_ULL(61)
+#define TDP_LARGE		BIT_ULL(7)
 
 static unsigned int tdp_shift(int level)
 {
@@ -40,6 +42,11 @@ static unsigned int tdp_shift(int level)
 static u64 *tdp_table(u64 entry)
 {
 	return __va(entry & TDP_ADDR_MASK);
+}
+
+static unsigned int tdp_index(u64 gpa, int level)
+{
+	return (gpa >> tdp_shift(level)) % TDP_ENTRIES;
 }
 
 /**
@@ -95,12 +102,37 @@ u64 okvm_tdp_root_pa(struct okvm *vm)
 	return __pa(vm->arch.tdp.root);
 }
 
-static void tdp_unpin(u64 entry, bool writable)
+/* Table pages a vCPU keeps ready for its next fault. */
+static void tdp_cache_free(struct okvm_tdp_cache *cache)
 {
-	struct page *page = pfn_to_page((entry & TDP_ADDR_MASK) >> PAGE_SHIFT);
+	while (cache->nr)
+		free_page((unsigned long)cache->pages[--cache->nr]);
+}
 
-	/* A writable mapping may have been written: tell the page cache. */
-	unpin_user_pages_dirty_lock(&page, 1, writable);
+/**
+ * okvm_tdp_vcpu_destroy() - free the table pages a vCPU kept ready
+ * @vcpu: the vCPU
+ */
+void okvm_tdp_vcpu_destroy(struct okvm_vcpu *vcpu)
+{
+	tdp_cache_free(&vcpu->arch.tdp_cache);
+}
+
+/*
+ * Fill the cache with enough zeroed pages for one mapping, before taking
+ * mmu_lock: an allocation under the lock could enter reclaim, and reclaim
+ * unmapping a guest page calls the MMU notifier, which takes the lock.
+ */
+static int tdp_cache_fill(struct okvm_tdp_cache *cache)
+{
+	while (cache->nr < okvm_tdp_levels() - 1) {
+		void *page = (void *)get_zeroed_page(GFP_KERNEL_ACCOUNT);
+
+		if (!page)
+			return -ENOMEM;
+		cache->pages[cache->nr++] = page;
+	}
+	return 0;
 }
 
 static void tdp_free_table(const struct okvm_tdp_format *fmt, u64 *table,
@@ -108,21 +140,14 @@ static void tdp_free_table(const struct okvm_tdp_format *fmt, u64 *table,
 {
 	int i;
 
-	for (i = 0; i < TDP_ENTRIES; i++) {
-		u64 e = table[i];
-
-		if (level > 1 && (e & fmt->present))
-			tdp_free_table(fmt, tdp_table(e), level - 1);
-		else if (level == 1 && (e & fmt->present))
-			tdp_unpin(e, e & fmt->writable);
-		else if (level == 1 && (e & TDP_ZAPPED))
-			tdp_unpin(e, e & TDP_ZAPPED_WRITABLE);
-	}
+	for (i = 0; level > 1 && i < TDP_ENTRIES; i++)
+		if ((table[i] & fmt->present) && !(table[i] & TDP_LARGE))
+			tdp_free_table(fmt, tdp_table(table[i]), level - 1);
 	free_page((unsigned long)table);
 }
 
 /**
- * okvm_tdp_destroy() - unpin every mapped page and free the tables
+ * okvm_tdp_destroy() - free the tables
  * @vm: the VM; no vCPU of it can run any more
  */
 void okvm_tdp_destroy(struct okvm *vm)
@@ -134,74 +159,50 @@ void okvm_tdp_destroy(struct okvm *vm)
 	tdp->root = NULL;
 }
 
-/* The leaf entry for @gpa, creating the tables on the way if @alloc. */
-static u64 *tdp_walk(struct okvm_tdp *tdp, u64 gpa, bool alloc)
-{
-	u64 *table = tdp->root;
-	int level;
-
-	for (level = okvm_tdp_levels(); level > 1; level--) {
-		u64 *entry = &table[(gpa >> tdp_shift(level)) % TDP_ENTRIES];
-
-		if (!(*entry & tdp->fmt->present)) {
-			u64 *next;
-
-			if (!alloc)
-				return NULL;
-			next = (u64 *)get_zeroed_page(GFP_KERNEL_ACCOUNT);
-			if (!next)
-				return NULL;
-			WRITE_ONCE(*entry, __pa(next) | tdp->fmt->nonleaf);
-		}
-		table = tdp_table(*entry);
-	}
-	return &table[(gpa >> PAGE_SHIFT) % TDP_ENTRIES];
-}
-
 /*
- * Visit the leaf entries of [gfn, gfn + npages) that have a table, with
- * mmu_lock held.  Large ranges mostly have none, so whole missing tables
- * are stepped over.
+ * Visit every leaf mapping part of [gfn, end), with mmu_lock held.  Large
+ * ranges mostly have no tables: a missing entry steps over all it would
+ * map, and a 2 MiB leaf is visited once however little of it the range
+ * covers.  Return: true when @fn changed an entry (a TLB flush is owed).
  */
-static void tdp_for_each_leaf(struct okvm *vm, u64 gfn, u64 npages,
-			      void (*fn)(struct okvm_tdp *tdp, u64 *entry))
+static bool tdp_for_each_leaf(struct okvm_tdp *tdp, u64 gfn, u64 end,
+			      bool (*fn)(struct okvm_tdp *tdp, u64 *entry))
 {
-	struct okvm_tdp *tdp = &vm->arch.tdp;
-	u64 end = gfn + npages;
+	bool changed = false;
 
 	while (gfn < end) {
-		u64 *table = tdp_walk(tdp, gfn << PAGE_SHIFT, false);
-		u64 next = (gfn | (TDP_ENTRIES - 1)) + 1;
+		u64 gpa = gfn << PAGE_SHIFT;
+		u64 *table = tdp->root, *entry;
+		int level = okvm_tdp_levels();
 
-		if (table) {
-			u64 *first = table - gfn % TDP_ENTRIES;
-			u64 g;
-
-			for (g = gfn; g < next && g < end; g++)
-				fn(tdp, &first[g % TDP_ENTRIES]);
+		for (;;) {
+			entry = &table[tdp_index(gpa, level)];
+			if (!(*entry & tdp->fmt->present) || level == 1 ||
+			    (*entry & TDP_LARGE))
+				break;
+			table = tdp_table(*entry);
+			level--;
 		}
-		gfn = next;
+		if (*entry & tdp->fmt->present)
+			changed |= fn(tdp, entry);
+		/* On to what the next entry at this level maps. */
+		gfn = (gfn | ((1ULL << (tdp_shift(level) - PAGE_SHIFT)) - 1)) + 1;
 	}
+	return changed;
 }
 
-static void tdp_zap_leaf(struct okvm_tdp *tdp, u64 *entry)
+static bool tdp_zap_leaf(struct okvm_tdp *tdp, u64 *entry)
 {
-	u64 e = *entry;
-
-	if (!(e & tdp->fmt->present))
-		return;
-	WRITE_ONCE(*entry, (e & TDP_ADDR_MASK) | TDP_ZAPPED |
-		   ((e & tdp->fmt->writable) ? TDP_ZAPPED_WRITABLE : 0));
-}
-
-static void tdp_release_leaf(struct okvm_tdp *tdp, u64 *entry)
-{
-	u64 e = *entry;
-
-	if (!(e & TDP_ZAPPED))
-		return;
 	WRITE_ONCE(*entry, 0);
-	tdp_unpin(e, e & TDP_ZAPPED_WRITABLE);
+	return true;
+}
+
+static bool tdp_write_protect_leaf(struct okvm_tdp *tdp, u64 *entry)
+{
+	if (!(*entry & tdp->fmt->writable))
+		return false;
+	WRITE_ONCE(*entry, *entry & ~tdp->fmt->writable);
+	return true;
 }
 
 /**
@@ -210,41 +211,160 @@ static void tdp_release_leaf(struct okvm_tdp *tdp, u64 *entry)
  * @gfn:	first guest frame
  * @npages:	number of frames
  *
- * The pages stay pinned until okvm_arch_release_zapped(), which the
- * caller runs after okvm_flush_remote_tlbs().
+ * A 2 MiB leaf that maps part of the range goes whole.  When this returns
+ * true the caller flushes the TLBs (okvm_flush_remote_tlbs()) before
+ * anything may reuse the pages.
+ *
+ * Return: true when a leaf was removed.
  */
-void okvm_arch_zap_gfn_range(struct okvm *vm, u64 gfn, u64 npages)
+bool okvm_arch_zap_gfn_range(struct okvm *vm, u64 gfn, u64 npages)
 {
-	tdp_for_each_leaf(vm, gfn, npages, tdp_zap_leaf);
+	return tdp_for_each_leaf(&vm->arch.tdp, gfn, gfn + npages,
+				 tdp_zap_leaf);
 }
 
 /**
- * okvm_arch_release_zapped() - unpin the pages of a zapped range
+ * okvm_arch_write_protect() - make the guest's next write to a range fault
  * @vm:		the VM, with mmu_lock held
  * @gfn:	first guest frame
  * @npages:	number of frames
+ *
+ * For dirty logging.  A 2 MiB leaf becomes read-only whole; the write
+ * that faults on it replaces it with 4 KiB leaves (tdp_map()).  When this
+ * returns true the caller flushes the TLBs.
+ *
+ * Return: true when a leaf lost its write permission.
  */
-void okvm_arch_release_zapped(struct okvm *vm, u64 gfn, u64 npages)
+bool okvm_arch_write_protect(struct okvm *vm, u64 gfn, u64 npages)
 {
-	tdp_for_each_leaf(vm, gfn, npages, tdp_release_leaf);
+	return tdp_for_each_leaf(&vm->arch.tdp, gfn, gfn + npages,
+				 tdp_write_protect_leaf);
 }
 
 /*
- * Pin the page behind @hva, writable if the host mapping allows it.  A
- * read may be served from a read-only mapping; a write may not.
+ * Look up the page behind @hva for a guest access, writable if the host
+ * mapping allows it and @may_write.  A read may be served from a
+ * read-only mapping; a write may not.  The page stays pinned only until
+ * the caller has mapped it.
  */
-static int tdp_pin(unsigned long hva, bool write, struct page **page,
-		   bool *writable)
+static int tdp_get_page(unsigned long hva, bool write, bool may_write,
+			struct page **page, bool *writable)
 {
-	int n;
+	int n = 0;
 
-	n = pin_user_pages_fast(hva, 1, FOLL_WRITE | FOLL_LONGTERM, page);
+	if (may_write)
+		n = pin_user_pages_fast(hva, 1, FOLL_WRITE, page);
 	*writable = n == 1;
 	if (n != 1 && !write)
-		n = pin_user_pages_fast(hva, 1, FOLL_LONGTERM, page);
+		n = pin_user_pages_fast(hva, 1, 0, page);
 	if (n == 1)
 		return 0;
 	return n < 0 ? n : -EFAULT;
+}
+
+/*
+ * Whether the VMM maps the 2 MiB around @hva with one leaf of its own
+ * page tables (a PMD or PUD leaf: a transparent huge page, hugetlbfs), so
+ * that they are contiguous in host memory.  The walk is lockless with
+ * interrupts off, as gup's is, so no table can be freed under it; with
+ * mmu_lock held and no invalidation begun since the page was looked up,
+ * the mapping of @hva is still the one the page came from.
+ */
+static bool tdp_host_huge(struct mm_struct *mm, unsigned long hva)
+{
+	unsigned long flags;
+	bool huge = false;
+	pgd_t pgd;
+	p4d_t p4d;
+	pud_t pud;
+	pmd_t pmd;
+
+	local_irq_save(flags);
+	pgd = READ_ONCE(*pgd_offset(mm, hva));
+	if (!pgd_present(pgd))
+		goto out;
+	p4d = READ_ONCE(*p4d_offset(&pgd, hva));
+	if (!p4d_present(p4d))
+		goto out;
+	pud = READ_ONCE(*pud_offset(&p4d, hva));
+	if (!pud_present(pud))
+		goto out;
+	if (pud_leaf(pud)) {
+		huge = true;
+		goto out;
+	}
+	pmd = READ_ONCE(*pmd_offset(&pud, hva));
+	huge = pmd_present(pmd) && pmd_leaf(pmd);
+out:
+	local_irq_restore(flags);
+	return huge;
+}
+
+/* Whether the fault at @gfn may be mapped with a 2 MiB leaf. */
+static bool tdp_can_map_huge(struct okvm *vm, const struct okvm_memslot *slot,
+			     u64 gfn, unsigned long hva)
+{
+	u64 first = ALIGN_DOWN(gfn, TDP_ENTRIES);
+
+	return vm->arch.tdp.fmt->huge && !slot->dirty_bitmap &&
+	       first >= slot->base_gfn &&
+	       first + TDP_ENTRIES <= slot->base_gfn + slot->npages &&
+	       (((gfn << PAGE_SHIFT) ^ hva) & (PMD_SIZE - 1)) == 0 &&
+	       tdp_host_huge(vm->mm, hva);
+}
+
+/*
+ * Install the leaf for @gpa at @level (2: 2 MiB, 1: 4 KiB) onto host
+ * address @hpa (the page's, or the 2 MiB's), with mmu_lock held.  A
+ * 2 MiB leaf in the way of a 4 KiB one is removed first; a table in the
+ * way of a 2 MiB one makes it a 4 KiB one.
+ */
+static void tdp_map(struct okvm_vcpu *vcpu, u64 gpa, int level, u64 hpa,
+		    bool writable)
+{
+	struct okvm *vm = vcpu->vm;
+	struct okvm_tdp *tdp = &vm->arch.tdp;
+	const struct okvm_tdp_format *fmt = tdp->fmt;
+	struct okvm_tdp_cache *cache = &vcpu->arch.tdp_cache;
+	u64 *table = tdp->root, *entry, old, leaf;
+	int l;
+
+	for (l = okvm_tdp_levels(); ; l--) {
+		entry = &table[tdp_index(gpa, l)];
+		old = *entry;
+		if (l == 2 && level == 2 && (old & fmt->present) &&
+		    !(old & TDP_LARGE)) {
+			/* Some of the 2 MiB are mapped already, 4 KiB each. */
+			hpa += gpa & (PMD_SIZE - PAGE_SIZE);
+			level = 1;
+		}
+		if (l == level)
+			break;
+		if ((old & fmt->present) && (old & TDP_LARGE)) {
+			WRITE_ONCE(*entry, 0);
+			okvm_flush_remote_tlbs(vm);
+			old = 0;
+		}
+		if (!(old & fmt->present))
+			WRITE_ONCE(*entry, __pa(cache->pages[--cache->nr]) |
+				   fmt->nonleaf);
+		table = tdp_table(*entry);
+	}
+
+	leaf = hpa | (writable ? fmt->leaf_rw : fmt->leaf_ro) |
+	       (level == 2 ? TDP_LARGE : 0);
+	/* Another vCPU got there first. */
+	if ((old & fmt->present) && (old & TDP_ADDR_MASK) == hpa &&
+	    ((old & fmt->writable) || !writable))
+		return;
+	WRITE_ONCE(*entry, leaf);
+	/*
+	 * A leaf that pointed elsewhere (the page was replaced since) must
+	 * be gone from every TLB before the fault returns; one that only
+	 * gains write permission may stay, it faults once more at most.
+	 */
+	if ((old & fmt->present) && (old & TDP_ADDR_MASK) != hpa)
+		okvm_flush_remote_tlbs(vm);
 }
 
 /**
@@ -253,69 +373,63 @@ static int tdp_pin(unsigned long hva, bool write, struct page **page,
  * @gpa:	guest-physical address
  * @write:	the access was a write
  *
- * Return: 0 when mapped (or already mapped by another vCPU), -ENOENT when
- * no memslot holds @gpa, -EFAULT when the userspace memory behind it
- * cannot be had, -ENOMEM.
+ * Return: 0 when mapped, or when the guest should just try again (another
+ * vCPU mapped it, or the VMM's mm or the memslots changed meanwhile);
+ * -ENOENT when no memslot holds @gpa or it is a write to a read-only slot
+ * (MMIO for the caller); -EFAULT when the userspace memory behind it
+ * cannot be had; -ENOMEM.
  */
 int okvm_tdp_fault(struct okvm_vcpu *vcpu, u64 gpa, bool write)
 {
 	struct okvm *vm = vcpu->vm;
-	struct okvm_tdp *tdp = &vm->arch.tdp;
-	const struct okvm_tdp_format *fmt = tdp->fmt;
+	u64 gfn = gpa >> PAGE_SHIFT;
 	struct okvm_memslot *slot;
+	unsigned long hva, seq;
 	struct page *page;
-	unsigned long hva;
-	bool writable;
-	u64 *entry, old, gen;
-	int r;
+	bool writable, may_write;
+	u64 gen, hpa;
+	int r, level = 1;
 
-again:
-	mutex_lock(&vm->mmu_lock);
-	slot = okvm_gfn_to_memslot(vm, gpa >> PAGE_SHIFT);
-	if (!slot) {
-		mutex_unlock(&vm->mmu_lock);
-		return -ENOENT;
-	}
-	hva = slot->hva + (((gpa >> PAGE_SHIFT) - slot->base_gfn) << PAGE_SHIFT);
-	gen = vm->slots.generation;
-	mutex_unlock(&vm->mmu_lock);
-
-	/* Pinning may sleep for long (swap, userfaultfd): not under the lock. */
-	r = tdp_pin(hva, write, &page, &writable);
+	r = tdp_cache_fill(&vcpu->arch.tdp_cache);
 	if (r)
 		return r;
 
 	mutex_lock(&vm->mmu_lock);
-	if (vm->slots.generation != gen) {
+	slot = okvm_gfn_to_memslot(vm, gfn);
+	if (!slot || (write && (slot->flags & KVM_MEM_READONLY))) {
 		mutex_unlock(&vm->mmu_lock);
-		unpin_user_page(page);
-		goto again;
+		return -ENOENT;
 	}
-	entry = tdp_walk(tdp, gpa, true);
-	if (!entry) {
-		mutex_unlock(&vm->mmu_lock);
-		unpin_user_page(page);
-		return -ENOMEM;
-	}
-	old = *entry;
-	if ((old & fmt->present) && ((old & fmt->writable) || !writable)) {
-		/* Another vCPU got there first. */
-		mutex_unlock(&vm->mmu_lock);
-		unpin_user_page(page);
-		return 0;
-	}
-	WRITE_ONCE(*entry, page_to_phys(page) |
-		   (writable ? fmt->leaf_rw : fmt->leaf_ro));
-	if (old & fmt->present) {
-		/*
-		 * A read-only mapping became writable, maybe onto another
-		 * page (copy on write): drop the old translation everywhere
-		 * before letting the old page go.
-		 */
-		okvm_flush_remote_tlbs(vm);
-		tdp_unpin(old, false);
-	}
+	hva = okvm_gfn_to_hva(slot, gfn);
+	/*
+	 * A read-only slot is mapped read-only; so is a read in a slot that
+	 * logs dirty pages, so that the first write is seen.
+	 */
+	may_write = !(slot->flags & KVM_MEM_READONLY) &&
+		    (write || !slot->dirty_bitmap);
+	gen = vm->slots.generation;
+	seq = vm->mmu_invalidate_seq;
 	mutex_unlock(&vm->mmu_lock);
+
+	/* The lookup may sleep for long (swap, userfaultfd): not under the lock. */
+	r = tdp_get_page(hva, write, may_write, &page, &writable);
+	if (r)
+		return r;
+
+	mutex_lock(&vm->mmu_lock);
+	if (vm->slots.generation != gen || okvm_mmu_invalidate_retry(vm, seq))
+		goto out;
+	hpa = page_to_phys(page);
+	if (tdp_can_map_huge(vm, slot, gfn, hva)) {
+		level = 2;
+		hpa = (hpa - (hva & (PMD_SIZE - 1))) & TDP_HUGE_ADDR_MASK;
+	}
+	tdp_map(vcpu, gpa, level, hpa, writable);
+	if (writable)
+		okvm_mark_page_dirty(slot, gfn);
+out:
+	mutex_unlock(&vm->mmu_lock);
+	unpin_user_page(page);
 	return 0;
 }
 

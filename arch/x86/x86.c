@@ -312,6 +312,7 @@ void okvm_arch_vcpu_destroy(struct okvm_vcpu *vcpu)
 {
 	okvm_ops->vcpu_free(vcpu);
 	fpu_free_guest_fpstate(&vcpu->arch.fpu);
+	okvm_tdp_vcpu_destroy(vcpu);
 }
 
 /**

@@ -101,6 +101,7 @@ struct okvm_exit {
  * @present:	an entry is present when any of these bits is set
  * @writable:	the bit that makes a leaf writable
  * @levels:	depth of the tables, set by the backend's probe
+ * @huge:	2 MiB leaves can be used, set by the backend's probe
  */
 struct okvm_tdp_format {
 	u64 nonleaf;
@@ -109,6 +110,7 @@ struct okvm_tdp_format {
 	u64 present;
 	u64 writable;
 	int levels;
+	bool huge;
 };
 
 /**
@@ -232,6 +234,7 @@ void okvm_tdp_setup(const struct okvm_tdp_format *fmt);
 int okvm_tdp_init(struct okvm *vm);
 void okvm_tdp_destroy(struct okvm *vm);
 int okvm_tdp_fault(struct okvm_vcpu *vcpu, u64 gpa, bool write);
+void okvm_tdp_vcpu_destroy(struct okvm_vcpu *vcpu);
 u64 okvm_tdp_root_pa(struct okvm *vm);
 int okvm_tdp_levels(void);
 u64 okvm_max_gpa(void);

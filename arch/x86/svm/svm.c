@@ -60,9 +60,10 @@ static struct page *svm_msrpm;
 
 /*
  * Nested page tables use the host's PTE format and depth (APM vol. 2,
- * 15.25.5); guest accesses are user accesses.  Accessed and Dirty are set
- * up front, as KVM does: okvm never reads them (a page mapped writable is
- * pinned for write and released dirty), and preset bits spare the walker
+ * 15.25.5), 2 MiB leaves included; guest accesses are user accesses.
+ * Accessed and Dirty are set up front, as KVM does: okvm never reads them
+ * (a page is mapped writable only after the VMM's page table has it
+ * dirty, and a write fault logs it), and preset bits spare the walker
  * a locked update of the entry on the guest's first access.  QEMU's TCG
  * also depends on it: there, a guest store that has to set a Dirty bit
  * misses code it overwrites ahead of itself, and the guest runs the old
@@ -75,6 +76,7 @@ static struct okvm_tdp_format npt_format __ro_after_init = {
 	.leaf_ro	= _PAGE_PRESENT | _PAGE_USER | _PAGE_ACCESSED,
 	.present	= _PAGE_PRESENT,
 	.writable	= _PAGE_RW,
+	.huge		= true,
 };
 
 /*

@@ -196,6 +196,23 @@ static void vmx_check_busy(void *busy)
 		*(bool *)busy = true;
 }
 
+/*
+ * EPT entries (SDM vol. 3, 28.2.2): read, write and execute rights, the
+ * memory type in leaves (write-back; the guest's PAT still applies), and
+ * Accessed and Dirty set up front as for NPT, for the same reasons.  A
+ * CPU without EPT A/D ignores those bits.  2 MiB leaves where the CPU
+ * has them (IA32_VMX_EPT_VPID_CAP bit 16, appendix A.10).
+ */
+static struct okvm_tdp_format ept_format __ro_after_init = {
+	.nonleaf	= EPT_READ | EPT_WRITE | EPT_EXEC | EPT_ACCESSED,
+	.leaf_rw	= EPT_READ | EPT_WRITE | EPT_EXEC | EPT_MT_WB |
+			  EPT_ACCESSED | EPT_DIRTY,
+	.leaf_ro	= EPT_READ | EPT_EXEC | EPT_MT_WB | EPT_ACCESSED,
+	.present	= EPT_READ | EPT_WRITE | EPT_EXEC,
+	.writable	= EPT_WRITE,
+	.levels		= 4,
+};
+
 static int vmx_probe_controls(void)
 {
 	bool true_ctls;
@@ -259,6 +276,7 @@ static int vmx_probe_controls(void)
 		return -ENODEV;
 	}
 	vmx_caps.ept_ad = ept & VMX_EPT_AD;
+	ept_format.huge = ept & VMX_EPT_2MB;
 	vmx_caps.invept_single = ept & VMX_EPT_INVEPT_SINGLE;
 	vmx_caps.ug = vmx_caps.cpu2 & CPU2_UNRESTRICTED_GUEST;
 	vmx_caps.vpid = (vmx_caps.cpu2 & CPU2_ENABLE_VPID) &&
@@ -1262,22 +1280,6 @@ static void vmx_run(struct okvm_vcpu *vcpu, struct okvm_exit *exit)
 out:
 	preempt_enable();
 }
-
-/*
- * EPT entries (SDM vol. 3, 28.2.2): read, write and execute rights, the
- * memory type in leaves (write-back; the guest's PAT still applies), and
- * Accessed and Dirty set up front as for NPT, for the same reasons.  A
- * CPU without EPT A/D ignores those bits.
- */
-static struct okvm_tdp_format ept_format __ro_after_init = {
-	.nonleaf	= EPT_READ | EPT_WRITE | EPT_EXEC | EPT_ACCESSED,
-	.leaf_rw	= EPT_READ | EPT_WRITE | EPT_EXEC | EPT_MT_WB |
-			  EPT_ACCESSED | EPT_DIRTY,
-	.leaf_ro	= EPT_READ | EPT_EXEC | EPT_MT_WB | EPT_ACCESSED,
-	.present	= EPT_READ | EPT_WRITE | EPT_EXEC,
-	.writable	= EPT_WRITE,
-	.levels		= 4,
-};
 
 const struct okvm_x86_ops vmx_ops = {
 	.name			= "vmx",

@@ -22,6 +22,7 @@
 /* IA32_VMX_EPT_VPID_CAP (appendix A.10) */
 #define VMX_EPT_WALK_4			BIT_ULL(6)
 #define VMX_EPT_WB			BIT_ULL(14)
+#define VMX_EPT_2MB			BIT_ULL(16)
 #define VMX_EPT_INVEPT			BIT_ULL(20)
 #define VMX_EPT_AD			BIT_ULL(21)
 #define VMX_EPT_INVEPT_SINGLE		BIT_ULL(25)

@@ -187,8 +187,7 @@ TEST(readonly_flag)
 	vm_free(t.vm);
 }
 
-TEST_KVM_ONLY(log_dirty_pages_accepted,
-	      "okvm refuses KVM_MEM_LOG_DIRTY_PAGES until it has dirty logging")
+TEST(log_dirty_pages_flag)
 {
 	struct slot_test t = setup();
 
@@ -196,19 +195,9 @@ TEST_KVM_ONLY(log_dirty_pages_accepted,
 	/* Turning it off and on again on the existing slot. */
 	ASSERT_OK(set(&t, 0, 0, 0, SLOT_SIZE, 0));
 	ASSERT_OK(set(&t, 0, KVM_MEM_LOG_DIRTY_PAGES, 0, SLOT_SIZE, 0));
-	vm_free(t.vm);
-}
-
-TEST_OKVM_ONLY(log_dirty_pages_refused,
-	       "KVM accepts KVM_MEM_LOG_DIRTY_PAGES; okvm has no dirty logging yet")
-{
-	struct slot_test t = setup();
-
-	ASSERT_ERRNO(set(&t, 0, KVM_MEM_LOG_DIRTY_PAGES, 0, SLOT_SIZE, 0),
-		     EINVAL);
-	ASSERT_OK(set(&t, 0, 0, 0, SLOT_SIZE, 0));
-	ASSERT_ERRNO(set(&t, 0, KVM_MEM_LOG_DIRTY_PAGES, 0, SLOT_SIZE, 0),
-		     EINVAL);
+	/* And with a move. */
+	ASSERT_OK(set(&t, 0, 0, 0x100000, SLOT_SIZE, 0));
+	ASSERT_OK(set(&t, 0, KVM_MEM_LOG_DIRTY_PAGES, 0x200000, SLOT_SIZE, 0));
 	vm_free(t.vm);
 }
 

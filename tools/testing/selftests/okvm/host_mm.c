@@ -1,0 +1,390 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * The VMM's address space changing under its guest.  Guest memory is the
+ * VMM's own memory, and what the VMM or the kernel does to it shows in
+ * the guest at once: a page replaced (mremap, munmap and mmap) under a
+ * guest that spins on it, MADV_DONTNEED, mprotect, copy on write after a
+ * fork, and slots backed by transparent huge pages and hugetlbfs, where
+ * part of a huge page is dropped.  Where the backing is gone or read-only,
+ * the guest's access makes KVM_RUN fail with EFAULT, and works again once
+ * the VMM mends it.
+ *
+ * Every guest runs in 64-bit mode (lib/long_mode.h) with its memory at
+ * LM_TEST_GPA, one u64 a page read or written at each page's start.
+ */
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <time.h>
+#include <unistd.h>
+#include <sys/mman.h>
+#include <sys/wait.h>
+
+#include "long_mode.h"
+
+#define SLOT		1
+#define NR_PAGES	16
+#define WORDS_PER_PAGE	(PAGE_SIZE / 8)
+#define SPIN_PAGE	3
+#define OLD_VALUE	0x01d01d01d01d01dUL
+#define NEW_VALUE	0x0e40e40e40e40e4UL
+#define WAIT_MS		5000
+#define HUGE_SIZE	(2 * MiB)
+
+static volatile uint64_t *const guest_mem = (uint64_t *)LM_TEST_GPA;
+
+/* The host's word at the start of page i of a slot's backing. */
+static uint64_t *word(void *hva, int i)
+{
+	return (uint64_t *)((char *)hva + (size_t)i * PAGE_SIZE);
+}
+
+/*
+ * Say through page 0 that it runs, then spin until the word of SPIN_PAGE
+ * is NEW_VALUE (it may read zero meanwhile, from a page just mapped), and
+ * report it.
+ */
+static void guest_spin(void)
+{
+	guest_mem[0] = 1;
+	while (guest_mem[SPIN_PAGE * WORDS_PER_PAGE] != NEW_VALUE)
+		;
+	GUEST_SYNC(guest_mem[SPIN_PAGE * WORDS_PER_PAGE]);
+	GUEST_DONE();
+}
+
+/* The GUEST_SYNC value of the exit the vCPU's KVM_RUN ended with. */
+static uint64_t sync_of_exit(struct kvm_vm *vm, struct kvm_vcpu *vcpu)
+{
+	uint32_t *gva = vcpu_expect_io(vcpu, UCALL_PORT, 4, KVM_EXIT_IO_OUT);
+	struct ucall *uc = gva2hva(vm, *gva);
+
+	ASSERT_EQ(uc->type, UCALL_SYNC);
+	return uc->args[0];
+}
+
+struct spinner {
+	struct kvm_vcpu *vcpu;
+	int ret, err;
+	int efaults;		/* KVM_RUNs that found no page behind the slot */
+};
+
+/*
+ * KVM_RUN until it returns 0.  Between an munmap and the mmap that
+ * follows, the guest's access finds nothing and KVM_RUN fails with
+ * EFAULT; a VMM mends the mapping and runs again, and so does this.
+ */
+static void *spinner_run(void *arg)
+{
+	struct spinner *s = arg;
+
+	for (;;) {
+		s->ret = vcpu_run(s->vcpu);
+		s->err = errno;
+		if (s->ret == 0 || s->err != EFAULT)
+			break;
+		s->efaults++;
+		usleep(1000);
+	}
+	return NULL;
+}
+
+/*
+ * The guest spins on a page it has mapped, on a thread of its own, and
+ * the host replaces what is behind the page with remap(): the guest must
+ * see the new page, or it spins until the wait below gives up.
+ */
+static void spin_and_replace(void (*remap)(void *hva))
+{
+	struct kvm_vcpu *vcpu;
+	struct kvm_vm *vm = vm_create_guest64(guest_spin, &vcpu);
+	void *hva = vm_add_mem64(vm, SLOT, LM_TEST_GPA, NR_PAGES * PAGE_SIZE);
+	struct spinner s = { .vcpu = vcpu };
+	struct timespec deadline;
+	pthread_t thread;
+
+	*word(hva, SPIN_PAGE) = OLD_VALUE;
+	ASSERT_OK(pthread_create(&thread, NULL, spinner_run, &s));
+	ASSERT_TRUE(wait_for_change((uint32_t *)hva, 0, WAIT_MS));
+	usleep(20000);
+	remap(hva);
+	clock_gettime(CLOCK_REALTIME, &deadline);
+	deadline.tv_sec += WAIT_MS / 1000 * test_timeout_scale();
+	if (pthread_timedjoin_np(thread, NULL, &deadline))
+		test_fail("the guest still spins on the old page after %d ms",
+			  WAIT_MS);
+	test_log("KVM_RUN failed with EFAULT %d times meanwhile", s.efaults);
+	if (s.ret)
+		test_fail("KVM_RUN: %s", errno_name(s.err));
+	ASSERT_EQ(sync_of_exit(vm, vcpu), NEW_VALUE);
+	vcpu_run_expect_done(vcpu);
+	vcpu_free(vcpu);
+	vm_free(vm);
+}
+
+static void *map_fixed(void *addr, size_t size)
+{
+	void *p = mmap(addr, size, PROT_READ | PROT_WRITE,
+		       MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0);
+
+	if (p == MAP_FAILED)
+		test_fail("mmap MAP_FIXED: %s", strerror(errno));
+	return p;
+}
+
+/* A page made elsewhere, moved over the spun-on one (mremap). */
+static void remap_one_page(void *hva)
+{
+	void *p = mmap(NULL, PAGE_SIZE, PROT_READ | PROT_WRITE,
+		       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+
+	ASSERT_TRUE(p != MAP_FAILED);
+	*word(p, 0) = NEW_VALUE;
+	ASSERT_TRUE(mremap(p, PAGE_SIZE, PAGE_SIZE,
+			   MREMAP_MAYMOVE | MREMAP_FIXED,
+			   word(hva, SPIN_PAGE)) != MAP_FAILED);
+}
+
+static void unmap_and_remap_slot(void *hva)
+{
+	ASSERT_OK(munmap(hva, NR_PAGES * PAGE_SIZE));
+	map_fixed(hva, NR_PAGES * PAGE_SIZE);
+	*word(hva, SPIN_PAGE) = NEW_VALUE;
+}
+
+/* mremap of a new page over one of the slot, under a spinning guest. */
+TEST(remap_page_under_running_guest)
+{
+	spin_and_replace(remap_one_page);
+}
+
+/* munmap the whole backing under a spinning guest, then map anew. */
+TEST(munmap_remap_slot_under_running_guest)
+{
+	spin_and_replace(unmap_and_remap_slot);
+}
+
+/*
+ * Writes i + 1 to the word of each page i, reports the sum of the words,
+ * and again after each GUEST_SYNC the host answers.
+ */
+static void guest_write_then_sum(void)
+{
+	uint64_t i, sum;
+
+	for (i = 0; i < NR_PAGES; i++)
+		guest_mem[i * WORDS_PER_PAGE] = i + 1;
+	for (;;) {
+		sum = 0;
+		for (i = 0; i < NR_PAGES; i++)
+			sum += guest_mem[i * WORDS_PER_PAGE];
+		GUEST_SYNC(sum);
+	}
+}
+
+#define SUM_ALL		(NR_PAGES * (NR_PAGES + 1) / 2)
+
+/* The guest's word of page i, read after MADV_DONTNEED, is zero. */
+TEST(madvise_dontneed)
+{
+	struct kvm_vcpu *vcpu;
+	struct kvm_vm *vm = vm_create_guest64(guest_write_then_sum, &vcpu);
+	void *hva = vm_add_mem64(vm, SLOT, LM_TEST_GPA, NR_PAGES * PAGE_SIZE);
+
+	vcpu_run_expect_sync(vcpu, SUM_ALL);
+	ASSERT_EQ(*word(hva, 5), 6);
+	/* Pages 4 to 7 (words 5 to 8) drop to zero. */
+	ASSERT_OK(madvise(word(hva, 4), 4 * PAGE_SIZE, MADV_DONTNEED));
+	vcpu_run_expect_sync(vcpu, SUM_ALL - (5 + 6 + 7 + 8));
+	*word(hva, 4) = 100;
+	vcpu_run_expect_sync(vcpu, SUM_ALL - (6 + 7 + 8) + 100 - 5);
+	vcpu_free(vcpu);
+	vm_free(vm);
+}
+
+/* Unmapped: the guest's read fails KVM_RUN; mapped again, it reads zero. */
+TEST(munmap_then_access)
+{
+	struct kvm_vcpu *vcpu;
+	struct kvm_vm *vm = vm_create_guest64(guest_write_then_sum, &vcpu);
+	void *hva = vm_add_mem64(vm, SLOT, LM_TEST_GPA, NR_PAGES * PAGE_SIZE);
+
+	vcpu_run_expect_sync(vcpu, SUM_ALL);
+	ASSERT_OK(munmap(word(hva, 2), PAGE_SIZE));
+	ASSERT_ERRNO(vcpu_run(vcpu), EFAULT);
+	map_fixed(word(hva, 2), PAGE_SIZE);
+	vcpu_run_expect_sync(vcpu, SUM_ALL - 3);
+	vcpu_free(vcpu);
+	vm_free(vm);
+}
+
+/* Writes the word of page 1, and reports it, after every GUEST_SYNC. */
+static void guest_write_loop(void)
+{
+	uint64_t n;
+
+	for (n = 1; ; n++) {
+		guest_mem[WORDS_PER_PAGE] = n;
+		GUEST_SYNC(guest_mem[WORDS_PER_PAGE]);
+	}
+}
+
+/*
+ * mprotect(PROT_READ) takes the write permission from the guest too: its
+ * next write fails KVM_RUN with EFAULT, and goes through once the VMM
+ * gives it back.
+ */
+TEST(mprotect_read_only)
+{
+	struct kvm_vcpu *vcpu;
+	struct kvm_vm *vm = vm_create_guest64(guest_write_loop, &vcpu);
+	void *hva = vm_add_mem64(vm, SLOT, LM_TEST_GPA, NR_PAGES * PAGE_SIZE);
+
+	vcpu_run_expect_sync(vcpu, 1);
+	ASSERT_OK(mprotect(hva, NR_PAGES * PAGE_SIZE, PROT_READ));
+	ASSERT_ERRNO(vcpu_run(vcpu), EFAULT);
+	ASSERT_EQ(*word(hva, 1), 1);
+	ASSERT_OK(mprotect(hva, NR_PAGES * PAGE_SIZE, PROT_READ | PROT_WRITE));
+	vcpu_run_expect_sync(vcpu, 2);
+	ASSERT_EQ(*word(hva, 1), 2);
+	vcpu_free(vcpu);
+	vm_free(vm);
+}
+
+/*
+ * After a fork the VMM's pages are copy on write: the guest's next write
+ * lands in the parent's own copy, and the child keeps what was there at
+ * the fork.
+ */
+TEST(fork_copy_on_write)
+{
+	struct kvm_vcpu *vcpu;
+	struct kvm_vm *vm = vm_create_guest64(guest_write_loop, &vcpu);
+	void *hva = vm_add_mem64(vm, SLOT, LM_TEST_GPA, NR_PAGES * PAGE_SIZE);
+	int go[2], back[2], status;
+	uint64_t seen;
+	pid_t pid;
+	char c;
+
+	vcpu_run_expect_sync(vcpu, 1);
+	ASSERT_OK(pipe(go));
+	ASSERT_OK(pipe(back));
+	pid = fork();
+	ASSERT_GE(pid, 0);
+	if (!pid) {
+		/* The child reads its copy once the parent's guest wrote. */
+		if (read(go[0], &c, 1) != 1)
+			_exit(1);
+		seen = *word(hva, 1);
+		_exit(write(back[1], &seen, sizeof(seen)) == sizeof(seen) ? 0 : 1);
+	}
+	vcpu_run_expect_sync(vcpu, 2);
+	ASSERT_EQ(*word(hva, 1), 2);
+	ASSERT_EQ(write(go[1], "x", 1), 1);
+	ASSERT_EQ(read(back[0], &seen, sizeof(seen)), sizeof(seen));
+	ASSERT_EQ(seen, 1);
+	ASSERT_EQ(waitpid(pid, &status, 0), pid);
+	ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	vcpu_run_expect_sync(vcpu, 3);
+	ASSERT_EQ(*word(hva, 1), 3);
+	vcpu_free(vcpu);
+	vm_free(vm);
+}
+
+#define BIG_PAGES	(2 * HUGE_SIZE / PAGE_SIZE)
+
+/* Fills the word of every page of 4 MiB, then sums them on every sync. */
+static void guest_fill_big(void)
+{
+	uint64_t i, sum;
+
+	for (i = 0; i < BIG_PAGES; i++)
+		guest_mem[i * WORDS_PER_PAGE] = i + 1;
+	for (;;) {
+		sum = 0;
+		for (i = 0; i < BIG_PAGES; i++)
+			sum += guest_mem[i * WORDS_PER_PAGE];
+		GUEST_SYNC(sum);
+	}
+}
+
+/*
+ * A slot on two huge pages of the VMM at hva: the guest fills and sums
+ * them; the host drops one 4 KiB page in the middle of the first (which
+ * splits a transparent huge page, and zeroes it), and the guest's sum
+ * shows exactly that page gone.
+ */
+static void huge_backing(void *hva, bool hugetlb)
+{
+	uint64_t all = BIG_PAGES * (BIG_PAGES + 1) / 2;
+	struct kvm_vcpu *vcpu;
+	struct kvm_vm *vm = vm_create_guest64(guest_fill_big, &vcpu);
+
+	ASSERT_OK(vm_set_region(vm->fd, SLOT, 0, LM_TEST_GPA, 2 * HUGE_SIZE,
+				(uintptr_t)hva));
+	virt_map(vm, LM_TEST_GPA, LM_TEST_GPA, 2 * HUGE_SIZE);
+	vcpu_run_expect_sync(vcpu, all);
+	ASSERT_EQ(*word(hva, 300), 301);
+	if (hugetlb) {
+		/* hugetlbfs drops whole huge pages only: the second one. */
+		ASSERT_OK(madvise((char *)hva + HUGE_SIZE, HUGE_SIZE,
+				  MADV_DONTNEED));
+		vcpu_run_expect_sync(vcpu, 512 * 513 / 2);
+	} else {
+		ASSERT_OK(madvise(word(hva, 300), PAGE_SIZE, MADV_DONTNEED));
+		vcpu_run_expect_sync(vcpu, all - 301);
+		*word(hva, 301) = 0;
+		vcpu_run_expect_sync(vcpu, all - 301 - 302);
+	}
+	vcpu_free(vcpu);
+	vm_free(vm);
+}
+
+/* 4 MiB of anonymous memory at a 2 MiB boundary, THP asked for. */
+TEST(transparent_huge_pages)
+{
+	char *p = mmap(NULL, 3 * HUGE_SIZE, PROT_READ | PROT_WRITE,
+		       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	char *hva;
+
+	ASSERT_TRUE(p != MAP_FAILED);
+	hva = (char *)(((uintptr_t)p + HUGE_SIZE - 1) & ~(HUGE_SIZE - 1));
+	if (madvise(hva, 2 * HUGE_SIZE, MADV_HUGEPAGE))
+		test_log("MADV_HUGEPAGE: %s (small pages then)", strerror(errno));
+	huge_backing(hva, false);
+	munmap(p, 3 * HUGE_SIZE);
+}
+
+/* Make sure the host has n free 2 MiB hugetlbfs pages; false if it cannot. */
+static bool reserve_hugetlb(int n)
+{
+	const char *path = "/proc/sys/vm/nr_hugepages";
+	FILE *f = fopen(path, "r+");
+	int have = 0;
+
+	if (!f)
+		return false;
+	if (fscanf(f, "%d", &have) == 1 && have < n) {
+		rewind(f);
+		fprintf(f, "%d\n", n);
+	}
+	fclose(f);
+	return true;
+}
+
+/* 4 MiB of hugetlbfs memory, two 2 MiB pages. */
+TEST(hugetlbfs_pages)
+{
+	char *hva;
+
+	if (!reserve_hugetlb(2))
+		test_skip("no /proc/sys/vm/nr_hugepages");
+	hva = mmap(NULL, 2 * HUGE_SIZE, PROT_READ | PROT_WRITE,
+		   MAP_PRIVATE | MAP_ANONYMOUS | MAP_HUGETLB, -1, 0);
+	if (hva == MAP_FAILED)
+		test_skip("no 2 MiB hugetlbfs pages: %s", strerror(errno));
+	huge_backing(hva, true);
+	munmap(hva, 2 * HUGE_SIZE);
+}
+
