@@ -4,8 +4,9 @@
  * VMM's own memory, and what the VMM or the kernel does to it shows in
  * the guest at once: a page replaced (mremap, munmap and mmap) under a
  * guest that spins on it, MADV_DONTNEED, mprotect, copy on write after a
- * fork, and slots backed by transparent huge pages and hugetlbfs, where
- * part of a huge page is dropped.  Where the backing is gone or read-only,
+ * fork, page migration, KSM, and slots backed by transparent huge pages
+ * (also collapsed from small ones) and hugetlbfs, where part of a huge
+ * page is dropped.  Where the backing is gone or read-only,
  * the guest's access makes KVM_RUN fail with EFAULT, and works again once
  * the VMM mends it.
  *
@@ -309,13 +310,24 @@ static void guest_fill_big(void)
 	}
 }
 
+enum huge_kind { HUGE_THP, HUGE_COLLAPSE, HUGE_HUGETLB };
+
+/* From the kernel's uapi, for a libc that lacks them. */
+#ifndef MADV_COLLAPSE
+#define MADV_COLLAPSE	25
+#endif
+#ifndef MADV_SOFT_OFFLINE
+#define MADV_SOFT_OFFLINE	101
+#endif
+
 /*
  * A slot on two huge pages of the VMM at hva: the guest fills and sums
  * them; the host drops one 4 KiB page in the middle of the first (which
  * splits a transparent huge page, and zeroes it), and the guest's sum
- * shows exactly that page gone.
+ * shows exactly that page gone.  HUGE_COLLAPSE: the guest fills small
+ * pages, which the host then collapses into huge ones under it.
  */
-static void huge_backing(void *hva, bool hugetlb)
+static void huge_backing(void *hva, enum huge_kind kind)
 {
 	uint64_t all = BIG_PAGES * (BIG_PAGES + 1) / 2;
 	struct kvm_vcpu *vcpu;
@@ -326,7 +338,13 @@ static void huge_backing(void *hva, bool hugetlb)
 	virt_map(vm, LM_TEST_GPA, LM_TEST_GPA, 2 * HUGE_SIZE);
 	vcpu_run_expect_sync(vcpu, all);
 	ASSERT_EQ(*word(hva, 300), 301);
-	if (hugetlb) {
+	if (kind == HUGE_COLLAPSE) {
+		ASSERT_OK(madvise(hva, 2 * HUGE_SIZE, MADV_HUGEPAGE));
+		if (madvise(hva, 2 * HUGE_SIZE, MADV_COLLAPSE))
+			test_skip("MADV_COLLAPSE: %s", strerror(errno));
+		vcpu_run_expect_sync(vcpu, all);
+	}
+	if (kind == HUGE_HUGETLB) {
 		/* hugetlbfs drops whole huge pages only: the second one. */
 		ASSERT_OK(madvise((char *)hva + HUGE_SIZE, HUGE_SIZE,
 				  MADV_DONTNEED));
@@ -352,7 +370,21 @@ TEST(transparent_huge_pages)
 	hva = (char *)(((uintptr_t)p + HUGE_SIZE - 1) & ~(HUGE_SIZE - 1));
 	if (madvise(hva, 2 * HUGE_SIZE, MADV_HUGEPAGE))
 		test_log("MADV_HUGEPAGE: %s (small pages then)", strerror(errno));
-	huge_backing(hva, false);
+	huge_backing(hva, HUGE_THP);
+	munmap(p, 3 * HUGE_SIZE);
+}
+
+/* 4 MiB of small pages, collapsed into transparent huge pages. */
+TEST(collapse_into_huge_pages)
+{
+	char *p = mmap(NULL, 3 * HUGE_SIZE, PROT_READ | PROT_WRITE,
+		       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	char *hva;
+
+	ASSERT_TRUE(p != MAP_FAILED);
+	hva = (char *)(((uintptr_t)p + HUGE_SIZE - 1) & ~(HUGE_SIZE - 1));
+	ASSERT_OK(madvise(hva, 2 * HUGE_SIZE, MADV_NOHUGEPAGE));
+	huge_backing(hva, HUGE_COLLAPSE);
 	munmap(p, 3 * HUGE_SIZE);
 }
 
@@ -384,7 +416,103 @@ TEST(hugetlbfs_pages)
 		   MAP_PRIVATE | MAP_ANONYMOUS | MAP_HUGETLB, -1, 0);
 	if (hva == MAP_FAILED)
 		test_skip("no 2 MiB hugetlbfs pages: %s", strerror(errno));
-	huge_backing(hva, true);
+	huge_backing(hva, HUGE_HUGETLB);
 	munmap(hva, 2 * HUGE_SIZE);
 }
 
+/*
+ * Soft offlining a page migrates its content to a new page, as memory
+ * compaction or NUMA balancing would: the guest reads what it wrote, and
+ * its next write lands in the new page.
+ */
+TEST(page_migration)
+{
+	struct kvm_vcpu *vcpu;
+	struct kvm_vm *vm = vm_create_guest64(guest_write_loop, &vcpu);
+	void *hva = vm_add_mem64(vm, SLOT, LM_TEST_GPA, NR_PAGES * PAGE_SIZE);
+
+	vcpu_run_expect_sync(vcpu, 1);
+	if (madvise(word(hva, 1), PAGE_SIZE, MADV_SOFT_OFFLINE))
+		test_skip("MADV_SOFT_OFFLINE: %s", strerror(errno));
+	ASSERT_EQ(*word(hva, 1), 1);
+	vcpu_run_expect_sync(vcpu, 2);
+	ASSERT_EQ(*word(hva, 1), 2);
+	vcpu_free(vcpu);
+	vm_free(vm);
+}
+
+#define KSM_DIR		"/sys/kernel/mm/ksm/"
+
+static bool ksm_write(const char *knob, const char *val)
+{
+	FILE *f = fopen(knob, "w");
+	bool ok;
+
+	if (!f)
+		return false;
+	ok = fputs(val, f) >= 0;
+	return fclose(f) == 0 && ok;
+}
+
+static long ksm_read(const char *knob)
+{
+	FILE *f = fopen(knob, "r");
+	long v = -1;
+
+	if (f) {
+		if (fscanf(f, "%ld", &v) != 1)
+			v = -1;
+		fclose(f);
+	}
+	return v;
+}
+
+/* Fills every word of every page with OLD_VALUE; then see below. */
+static void guest_fill_same(void)
+{
+	uint64_t i;
+
+	for (i = 0; i < NR_PAGES * WORDS_PER_PAGE; i++)
+		guest_mem[i] = OLD_VALUE;
+	GUEST_SYNC(0);
+	guest_mem[3 * WORDS_PER_PAGE + 7] = NEW_VALUE;
+	GUEST_SYNC(guest_mem[2 * WORDS_PER_PAGE + 7] ^
+		   guest_mem[3 * WORDS_PER_PAGE + 7]);
+}
+
+/*
+ * KSM merges the identical pages the guest filled into one, behind its
+ * back (it can only while nothing holds the pages: okvm pins none).  The
+ * guest's next write to one gets a copy of its own; the others keep the
+ * shared content.
+ */
+TEST(ksm_merge)
+{
+	struct kvm_vcpu *vcpu;
+	struct kvm_vm *vm = vm_create_guest64(guest_fill_same, &vcpu);
+	void *hva = vm_add_mem64(vm, SLOT, LM_TEST_GPA, NR_PAGES * PAGE_SIZE);
+	uint64_t deadline;
+	long scans, sharing;
+
+	vcpu_run_expect_sync(vcpu, 0);
+	if (!ksm_write(KSM_DIR "pages_to_scan", "1000") ||
+	    !ksm_write(KSM_DIR "sleep_millisecs", "1") ||
+	    !ksm_write(KSM_DIR "run", "1"))
+		test_skip("no KSM to switch on in " KSM_DIR);
+	ASSERT_OK(madvise(hva, NR_PAGES * PAGE_SIZE, MADV_MERGEABLE));
+	/* A page is merged once unchanged across two scans. */
+	scans = ksm_read(KSM_DIR "full_scans");
+	deadline = now_ms() + 20000 * test_timeout_scale();
+	while ((sharing = ksm_read(KSM_DIR "pages_sharing")) <= 0 &&
+	       now_ms() < deadline)
+		usleep(10000);
+	test_log("pages_sharing %ld after %ld full scans", sharing,
+		 ksm_read(KSM_DIR "full_scans") - scans);
+	ASSERT_GT(sharing, 0);
+	vcpu_run_expect_sync(vcpu, OLD_VALUE ^ NEW_VALUE);
+	ASSERT_EQ(word(hva, 3)[7], NEW_VALUE);
+	ASSERT_EQ(word(hva, 2)[7], OLD_VALUE);
+	ksm_write(KSM_DIR "run", "2");
+	vcpu_free(vcpu);
+	vm_free(vm);
+}
