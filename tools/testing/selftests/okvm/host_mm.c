@@ -359,8 +359,11 @@ static void huge_backing(void *hva, enum huge_kind kind)
 	vm_free(vm);
 }
 
-/* 4 MiB of anonymous memory at a 2 MiB boundary, THP asked for. */
-TEST(transparent_huge_pages)
+/*
+ * 4 MiB of anonymous memory at a 2 MiB boundary, madvise()d with advice
+ * (the mapping is 2 MiB larger, to have the boundary), for huge_backing().
+ */
+static void anon_huge_backing(int advice, enum huge_kind kind)
 {
 	char *p = mmap(NULL, 3 * HUGE_SIZE, PROT_READ | PROT_WRITE,
 		       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
@@ -368,24 +371,22 @@ TEST(transparent_huge_pages)
 
 	ASSERT_TRUE(p != MAP_FAILED);
 	hva = (char *)(((uintptr_t)p + HUGE_SIZE - 1) & ~(HUGE_SIZE - 1));
-	if (madvise(hva, 2 * HUGE_SIZE, MADV_HUGEPAGE))
-		test_log("MADV_HUGEPAGE: %s (small pages then)", strerror(errno));
-	huge_backing(hva, HUGE_THP);
+	if (madvise(hva, 2 * HUGE_SIZE, advice))
+		test_log("madvise %d: %s", advice, strerror(errno));
+	huge_backing(hva, kind);
 	munmap(p, 3 * HUGE_SIZE);
 }
 
-/* 4 MiB of small pages, collapsed into transparent huge pages. */
+/* THP asked for. */
+TEST(transparent_huge_pages)
+{
+	anon_huge_backing(MADV_HUGEPAGE, HUGE_THP);
+}
+
+/* Small pages, collapsed into transparent huge pages. */
 TEST(collapse_into_huge_pages)
 {
-	char *p = mmap(NULL, 3 * HUGE_SIZE, PROT_READ | PROT_WRITE,
-		       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	char *hva;
-
-	ASSERT_TRUE(p != MAP_FAILED);
-	hva = (char *)(((uintptr_t)p + HUGE_SIZE - 1) & ~(HUGE_SIZE - 1));
-	ASSERT_OK(madvise(hva, 2 * HUGE_SIZE, MADV_NOHUGEPAGE));
-	huge_backing(hva, HUGE_COLLAPSE);
-	munmap(p, 3 * HUGE_SIZE);
+	anon_huge_backing(MADV_NOHUGEPAGE, HUGE_COLLAPSE);
 }
 
 /* Make sure the host has n free 2 MiB hugetlbfs pages; false if it cannot. */
