@@ -82,6 +82,33 @@ struct okvm_memslot *okvm_gfn_to_memslot(struct okvm *vm, u64 gfn)
 	return NULL;
 }
 
+/*
+ * The userspace address behind guest-physical @gpa, for @len bytes that
+ * stay in its page.  A write is refused (-ENOENT) in a KVM_MEM_READONLY
+ * slot, which is MMIO for writes.  Every write okvm makes to guest memory
+ * for the guest asks here first, which is where dirty logging will note
+ * the page.
+ */
+static int okvm_guest_hva(struct okvm *vm, u64 gpa, unsigned int len,
+			  bool write, unsigned long *hva)
+{
+	struct okvm_memslot *slot;
+	int r = 0;
+
+	if (offset_in_page(gpa) + len > PAGE_SIZE)
+		return -EFAULT;
+	mutex_lock(&vm->mmu_lock);
+	slot = okvm_gfn_to_memslot(vm, gpa >> PAGE_SHIFT);
+	if (!slot || (write && (slot->flags & KVM_MEM_READONLY)))
+		r = -ENOENT;
+	else
+		*hva = slot->hva +
+		       (((gpa >> PAGE_SHIFT) - slot->base_gfn) << PAGE_SHIFT) +
+		       offset_in_page(gpa);
+	mutex_unlock(&vm->mmu_lock);
+	return r;
+}
+
 /**
  * okvm_read_guest() - copy guest-physical memory out of one page
  * @vm:		the VM; called from one of its ioctls, in the VMM's mm
@@ -94,20 +121,81 @@ struct okvm_memslot *okvm_gfn_to_memslot(struct okvm *vm, u64 gfn)
  */
 int okvm_read_guest(struct okvm *vm, u64 gpa, void *data, unsigned int len)
 {
-	struct okvm_memslot *slot;
-	unsigned long hva = 0;
+	unsigned long hva;
+	int r;
 
-	if (offset_in_page(gpa) + len > PAGE_SIZE)
-		return -EFAULT;
-	mutex_lock(&vm->mmu_lock);
-	slot = okvm_gfn_to_memslot(vm, gpa >> PAGE_SHIFT);
-	if (slot)
-		hva = slot->hva + (((gpa >> PAGE_SHIFT) - slot->base_gfn) << PAGE_SHIFT) +
-		      offset_in_page(gpa);
-	mutex_unlock(&vm->mmu_lock);
-	if (!slot)
-		return -ENOENT;
+	r = okvm_guest_hva(vm, gpa, len, false, &hva);
+	if (r)
+		return r;
 	return copy_from_user(data, (const void __user *)hva, len) ? -EFAULT : 0;
+}
+
+/**
+ * okvm_write_guest() - copy data into guest-physical memory in one page
+ * @vm:		the VM; called from one of its ioctls, in the VMM's mm
+ * @gpa:	guest-physical address
+ * @data:	source
+ * @len:	bytes to copy, not crossing a page boundary
+ *
+ * The one way okvm stores to guest memory on the guest's behalf (the
+ * instruction emulator's stores, string port input), so that dirty
+ * logging has one place to hook.
+ *
+ * Return: 0, -ENOENT when no memslot holds @gpa or its slot is read-only
+ * (the store is MMIO then), -EFAULT when the userspace memory behind it
+ * cannot be written.
+ */
+int okvm_write_guest(struct okvm *vm, u64 gpa, const void *data,
+		     unsigned int len)
+{
+	unsigned long hva;
+	int r;
+
+	r = okvm_guest_hva(vm, gpa, len, true, &hva);
+	if (r)
+		return r;
+	return copy_to_user((void __user *)hva, data, len) ? -EFAULT : 0;
+}
+
+/**
+ * okvm_cmpxchg_guest() - compare and exchange a guest-physical u32 or u64
+ * @vm:		the VM; called from one of its ioctls, in the VMM's mm
+ * @gpa:	guest-physical address, aligned to @len
+ * @old:	the value expected there
+ * @new:	the value to store if it is
+ * @len:	4 or 8
+ *
+ * For the accessed and dirty bits of guest paging entries, which the
+ * guest may change on another vCPU meanwhile, as the processor sets them
+ * (SDM vol. 3, 4.8): atomically.  Goes through the same check as
+ * okvm_write_guest().
+ *
+ * Return: 0 when stored, -EAGAIN when the memory no longer held @old,
+ * -ENOENT, -EFAULT or -EINVAL as for okvm_write_guest().
+ */
+int okvm_cmpxchg_guest(struct okvm *vm, u64 gpa, u64 old, u64 new,
+		       unsigned int len)
+{
+	unsigned long hva;
+	int r;
+
+	if ((len != 4 && len != 8) || (gpa & (len - 1)))
+		return -EINVAL;
+	r = okvm_guest_hva(vm, gpa, len, true, &hva);
+	if (r)
+		return r;
+	if (!access_ok((void __user *)hva, len))
+		return -EFAULT;
+	/* 0 when exchanged, 1 when @old was not there, or -EFAULT. */
+	if (len == 4) {
+		u32 o = old;
+
+		r = __try_cmpxchg_user((u32 __user *)hva, &o, (u32)new,
+				       fault32);
+	} else {
+		r = __try_cmpxchg_user((u64 __user *)hva, &old, new, fault64);
+	}
+	return r > 0 ? -EAGAIN : r;
 }
 
 static void okvm_kick(void *unused)

@@ -230,15 +230,18 @@ void okvm_arch_release_zapped(struct okvm *vm, u64 gfn, u64 npages)
 }
 
 /*
- * Pin the page behind @hva, writable if the host mapping allows it.  A
- * read may be served from a read-only mapping; a write may not.
+ * Pin the page behind @hva, writable if the host mapping allows it and
+ * the slot is not read-only (@readonly).  A read may be served from a
+ * read-only mapping; a write may not.
  */
-static int tdp_pin(unsigned long hva, bool write, struct page **page,
-		   bool *writable)
+static int tdp_pin(unsigned long hva, bool write, bool readonly,
+		   struct page **page, bool *writable)
 {
-	int n;
+	int n = 0;
 
-	n = pin_user_pages_fast(hva, 1, FOLL_WRITE | FOLL_LONGTERM, page);
+	if (!readonly)
+		n = pin_user_pages_fast(hva, 1, FOLL_WRITE | FOLL_LONGTERM,
+					page);
 	*writable = n == 1;
 	if (n != 1 && !write)
 		n = pin_user_pages_fast(hva, 1, FOLL_LONGTERM, page);
@@ -254,7 +257,8 @@ static int tdp_pin(unsigned long hva, bool write, struct page **page,
  * @write:	the access was a write
  *
  * Return: 0 when mapped (or already mapped by another vCPU), -ENOENT when
- * no memslot holds @gpa, -EFAULT when the userspace memory behind it
+ * no memslot holds @gpa or it is a write to a read-only slot (MMIO, for
+ * the instruction emulator), -EFAULT when the userspace memory behind it
  * cannot be had, -ENOMEM.
  */
 int okvm_tdp_fault(struct okvm_vcpu *vcpu, u64 gpa, bool write)
@@ -265,14 +269,15 @@ int okvm_tdp_fault(struct okvm_vcpu *vcpu, u64 gpa, bool write)
 	struct okvm_memslot *slot;
 	struct page *page;
 	unsigned long hva;
-	bool writable;
+	bool writable, readonly;
 	u64 *entry, old, gen;
 	int r;
 
 again:
 	mutex_lock(&vm->mmu_lock);
 	slot = okvm_gfn_to_memslot(vm, gpa >> PAGE_SHIFT);
-	if (!slot) {
+	readonly = slot && (slot->flags & KVM_MEM_READONLY);
+	if (!slot || (write && readonly)) {
 		mutex_unlock(&vm->mmu_lock);
 		return -ENOENT;
 	}
@@ -281,7 +286,7 @@ again:
 	mutex_unlock(&vm->mmu_lock);
 
 	/* Pinning may sleep for long (swap, userfaultfd): not under the lock. */
-	r = tdp_pin(hva, write, &page, &writable);
+	r = tdp_pin(hva, write, readonly, &page, &writable);
 	if (r)
 		return r;
 
