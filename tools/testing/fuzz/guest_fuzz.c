@@ -3274,6 +3274,12 @@ static bool check_io(struct run_state *rs, struct kvm_regs *regs,
 	    opcode_at(vm, linear_rip(sregs, regs->rip), rs->c->bits, &op) < 0)
 		goto answer;
 	if (is_io_opcode(op)) {
+		uint8_t *prev = gpa_hva(vm, linear_rip(sregs, regs->rip) - 1);
+
+		/* Or an OUTS right before it, completed. */
+		if (run->io.direction == KVM_EXIT_IO_OUT && prev &&
+		    (*prev & ~1) == 0x6e)
+			goto answer;
 		if (count != 1)
 			finding("IO exit with count %u for IN/OUT (opcode %#x)",
 				count, op);
