@@ -172,6 +172,10 @@ long okvm_check_extension(long ext);
 void okvm_put_vm(struct okvm *vm);
 struct okvm_memslot *okvm_gfn_to_memslot(struct okvm *vm, u64 gfn);
 int okvm_read_guest(struct okvm *vm, u64 gpa, void *data, unsigned int len);
+int okvm_write_guest(struct okvm *vm, u64 gpa, const void *data,
+		     unsigned int len);
+int okvm_cmpxchg_guest(struct okvm *vm, u64 gpa, u64 old, u64 new,
+		       unsigned int len);
 void okvm_flush_remote_tlbs(struct okvm *vm);
 void okvm_mark_page_dirty(struct okvm_memslot *slot, u64 gfn);
 

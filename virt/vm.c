@@ -19,11 +19,10 @@
 #define OKVM_MEM_MAX_NR_PAGES	((1UL << 31) - 1)
 
 /*
- * Memslot flags okvm accepts.  KVM_MEM_READONLY comes with the instruction
- * emulator, which turns the guest's writes into MMIO exits: until then it
- * is refused rather than silently ignored.
+ * Memslot flags okvm accepts.  A guest write to a KVM_MEM_READONLY slot
+ * is MMIO: the instruction emulator hands it to userspace.
  */
-#define OKVM_VALID_MEM_FLAGS	KVM_MEM_LOG_DIRTY_PAGES
+#define OKVM_VALID_MEM_FLAGS	(KVM_MEM_LOG_DIRTY_PAGES | KVM_MEM_READONLY)
 
 /* What KVM_ENABLE_CAP(KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2) takes. */
 #define OKVM_DIRTY_LOG_MANUAL_CAPS	(KVM_DIRTY_LOG_MANUAL_PROTECT_ENABLE | \
@@ -48,6 +47,7 @@ long okvm_check_extension(long ext)
 	case KVM_CAP_CHECK_EXTENSION_VM:
 	case KVM_CAP_ENABLE_CAP_VM:
 	case KVM_CAP_SYNC_MMU:
+	case KVM_CAP_READONLY_MEM:
 		return 1;
 	case KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2:
 		return OKVM_DIRTY_LOG_MANUAL_CAPS;
@@ -90,6 +90,46 @@ struct okvm_memslot *okvm_gfn_to_memslot(struct okvm *vm, u64 gfn)
 	return NULL;
 }
 
+/*
+ * The userspace address behind guest-physical @gpa, for @len bytes that
+ * stay in its page.  A write is refused (-ENOENT) in a KVM_MEM_READONLY
+ * slot, which is MMIO for writes.  Every write okvm makes to guest memory
+ * for the guest asks here first, and then okvm_guest_written().
+ */
+static int okvm_guest_hva(struct okvm *vm, u64 gpa, unsigned int len,
+			  bool write, unsigned long *hva)
+{
+	struct okvm_memslot *slot;
+	int r = 0;
+
+	if (offset_in_page(gpa) + len > PAGE_SIZE)
+		return -EFAULT;
+	mutex_lock(&vm->mmu_lock);
+	slot = okvm_gfn_to_memslot(vm, gpa >> PAGE_SHIFT);
+	if (!slot || (write && (slot->flags & KVM_MEM_READONLY)))
+		r = -ENOENT;
+	else
+		*hva = okvm_gfn_to_hva(slot, gpa >> PAGE_SHIFT) +
+		       offset_in_page(gpa);
+	mutex_unlock(&vm->mmu_lock);
+	return r;
+}
+
+/*
+ * Log a write okvm made to guest memory, once it is done: a log taken
+ * between the lookup and the store must not miss it.
+ */
+static void okvm_guest_written(struct okvm *vm, u64 gpa)
+{
+	struct okvm_memslot *slot;
+
+	mutex_lock(&vm->mmu_lock);
+	slot = okvm_gfn_to_memslot(vm, gpa >> PAGE_SHIFT);
+	if (slot)
+		okvm_mark_page_dirty(slot, gpa >> PAGE_SHIFT);
+	mutex_unlock(&vm->mmu_lock);
+}
+
 /**
  * okvm_read_guest() - copy guest-physical memory out of one page
  * @vm:		the VM; called from one of its ioctls, in the VMM's mm
@@ -102,20 +142,87 @@ struct okvm_memslot *okvm_gfn_to_memslot(struct okvm *vm, u64 gfn)
  */
 int okvm_read_guest(struct okvm *vm, u64 gpa, void *data, unsigned int len)
 {
-	struct okvm_memslot *slot;
-	unsigned long hva = 0;
+	unsigned long hva;
+	int r;
 
-	if (offset_in_page(gpa) + len > PAGE_SIZE)
-		return -EFAULT;
-	mutex_lock(&vm->mmu_lock);
-	slot = okvm_gfn_to_memslot(vm, gpa >> PAGE_SHIFT);
-	if (slot)
-		hva = slot->hva + (((gpa >> PAGE_SHIFT) - slot->base_gfn) << PAGE_SHIFT) +
-		      offset_in_page(gpa);
-	mutex_unlock(&vm->mmu_lock);
-	if (!slot)
-		return -ENOENT;
+	r = okvm_guest_hva(vm, gpa, len, false, &hva);
+	if (r)
+		return r;
 	return copy_from_user(data, (const void __user *)hva, len) ? -EFAULT : 0;
+}
+
+/**
+ * okvm_write_guest() - copy data into guest-physical memory in one page
+ * @vm:		the VM; called from one of its ioctls, in the VMM's mm
+ * @gpa:	guest-physical address
+ * @data:	source
+ * @len:	bytes to copy, not crossing a page boundary
+ *
+ * The one way okvm stores to guest memory on the guest's behalf (the
+ * instruction emulator's stores, string port input), so that dirty
+ * logging has one place to hook.
+ *
+ * Return: 0, -ENOENT when no memslot holds @gpa or its slot is read-only
+ * (the store is MMIO then), -EFAULT when the userspace memory behind it
+ * cannot be written.
+ */
+int okvm_write_guest(struct okvm *vm, u64 gpa, const void *data,
+		     unsigned int len)
+{
+	unsigned long hva;
+	int r;
+
+	r = okvm_guest_hva(vm, gpa, len, true, &hva);
+	if (r)
+		return r;
+	if (copy_to_user((void __user *)hva, data, len))
+		return -EFAULT;
+	okvm_guest_written(vm, gpa);
+	return 0;
+}
+
+/**
+ * okvm_cmpxchg_guest() - compare and exchange a guest-physical u32 or u64
+ * @vm:		the VM; called from one of its ioctls, in the VMM's mm
+ * @gpa:	guest-physical address, aligned to @len
+ * @old:	the value expected there
+ * @new:	the value to store if it is
+ * @len:	4 or 8
+ *
+ * For the accessed and dirty bits of guest paging entries, which the
+ * guest may change on another vCPU meanwhile, as the processor sets them
+ * (SDM vol. 3, 4.8): atomically.  Goes through the same check as
+ * okvm_write_guest().
+ *
+ * Return: 0 when stored, -EAGAIN when the memory no longer held @old,
+ * -ENOENT, -EFAULT or -EINVAL as for okvm_write_guest().
+ */
+int okvm_cmpxchg_guest(struct okvm *vm, u64 gpa, u64 old, u64 new,
+		       unsigned int len)
+{
+	unsigned long hva;
+	int r;
+
+	if ((len != 4 && len != 8) || (gpa & (len - 1)))
+		return -EINVAL;
+	r = okvm_guest_hva(vm, gpa, len, true, &hva);
+	if (r)
+		return r;
+	if (!access_ok((void __user *)hva, len))
+		return -EFAULT;
+	/* 0 when exchanged, 1 when @old was not there, or -EFAULT. */
+	if (len == 4) {
+		u32 o = old;
+
+		r = __try_cmpxchg_user((u32 __user *)hva, &o, (u32)new,
+				       fault32);
+	} else {
+		r = __try_cmpxchg_user((u64 __user *)hva, &old, new, fault64);
+	}
+	if (r)
+		return r > 0 ? -EAGAIN : r;
+	okvm_guest_written(vm, gpa);
+	return 0;
 }
 
 static void okvm_kick(void *unused)

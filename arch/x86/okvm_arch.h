@@ -70,6 +70,63 @@ struct okvm_pio {
 	unsigned long next_rip;
 };
 
+/*
+ * MMIO accesses one instruction may make: a read and a write of at most
+ * 8 bytes, each split in two by a page boundary.
+ */
+#define OKVM_EMUL_FRAGS		4
+/* Longest x86 instruction (SDM vol. 2, 2.3.11). */
+#define OKVM_MAX_INSN_LEN	15
+
+/* What an instruction okvm emulates waits for from userspace. */
+enum okvm_emul_wait {
+	OKVM_EMUL_IDLE,
+	OKVM_EMUL_MMIO_READ,	/* run->mmio.data of a read */
+	OKVM_EMUL_MMIO_WRITE,	/* the next KVM_RUN, to hand out more writes */
+	OKVM_EMUL_PIO_IN,	/* the data of a string input in the PIO page */
+};
+
+/**
+ * struct okvm_mmio_frag - one MMIO access of at most 8 bytes in one page
+ * @gpa:	guest-physical address
+ * @len:	1 to 8
+ * @data:	the bytes, for a write
+ */
+struct okvm_mmio_frag {
+	u64 gpa;
+	u8 len;
+	u8 data[8];
+};
+
+/**
+ * struct okvm_emul - an emulated instruction waiting on userspace
+ * @wait:	what it waits for
+ * @rip:	its RIP: a KVM_RUN that finds RIP moved drops it, as for port I/O
+ * @insn:	its bytes, decoded again when it resumes
+ * @insn_len:	how many of @insn are valid
+ * @nr_reads:	MMIO reads userspace has answered so far
+ * @reads:	their data, in the order the instruction makes them
+ * @nr_writes:	MMIO writes the completed instruction made
+ * @next_write:	the next of them to hand to userspace
+ * @writes:	the writes
+ * @pio_count:	elements of a string input
+ * @exit_info:	exit reason and information words of the exit that began
+ *		it, for an emulation failure reported when it resumes
+ */
+struct okvm_emul {
+	enum okvm_emul_wait wait;
+	unsigned long rip;
+	u8 insn[OKVM_MAX_INSN_LEN];
+	u8 insn_len;
+	u8 nr_reads;
+	u64 reads[OKVM_EMUL_FRAGS];
+	u8 nr_writes;
+	u8 next_write;
+	struct okvm_mmio_frag writes[OKVM_EMUL_FRAGS];
+	u32 pio_count;
+	u64 exit_info[3];
+};
+
 enum okvm_event_type {
 	OKVM_EVENT_EXCEPTION,
 	OKVM_EVENT_INTR,
@@ -106,6 +163,7 @@ struct okvm_event {
  * @apic_base:	IA32_APIC_BASE as userspace sees it through SREGS
  * @fpu:	guest FPU/SSE/AVX state, swapped with the host's around KVM_RUN
  * @pio:	port access in flight to userspace
+ * @emul:	emulated instruction in flight to userspace
  * @event:	event queued for the guest
  * @flush_tlb:	flush this vCPU's guest translations before the next entry
  * @tdp_cache:	table pages for the next nested page fault
@@ -122,6 +180,7 @@ struct okvm_vcpu_arch {
 	u64 apic_base;
 	struct fpu_guest fpu;
 	struct okvm_pio pio;
+	struct okvm_emul emul;
 	struct okvm_event event;
 	bool flush_tlb;
 	struct okvm_tdp_cache tdp_cache;

@@ -21,7 +21,7 @@
 #include "compat.h"
 #include "x86.h"
 
-static const struct okvm_x86_ops *okvm_ops;
+const struct okvm_x86_ops *okvm_ops;
 static u64 okvm_host_xcr0;
 
 /* X86_CR0_* and X86_CR4_* give single bits; the checks need these sets. */
@@ -289,6 +289,7 @@ static void okvm_vcpu_reset(struct okvm_vcpu *vcpu, bool init)
 	}
 	memset(&a->event, 0, sizeof(a->event));
 	memset(&a->pio, 0, sizeof(a->pio));
+	memset(&a->emul, 0, sizeof(a->emul));
 	okvm_ops->vcpu_reset(vcpu);
 	okvm_reset_state(vcpu);
 }
@@ -418,32 +419,56 @@ void okvm_put_guest_state(struct okvm_vcpu *vcpu)
 		xsetbv(XCR_XFEATURE_ENABLED_MASK, okvm_host_xcr0);
 }
 
-/*
- * An instruction okvm would have to emulate, in KVM's layout for
- * KVM_INTERNAL_ERROR_EMULATION: a flags word (0: no instruction bytes),
+/**
+ * okvm_emulation_failure() - stop with an instruction okvm cannot emulate
+ * @vcpu:	the vCPU
+ * @exit:	the exit that asked for it (for an instruction resumed at
+ *		KVM_RUN, the one that began it)
+ * @insn:	the instruction bytes fetched, or NULL
+ * @insn_len:	how many
+ *
+ * KVM's layout for KVM_INTERNAL_ERROR_EMULATION: a flags word, with
+ * KVM_INTERNAL_ERROR_EMULATION_FLAG_INSTRUCTION_BYTES when the bytes
+ * follow as insn_size and insn_bytes (two more words, padded with NOPs),
  * then the exit reason, the two exit information words, the interrupted
  * event and its error code.
  */
-static void okvm_emulation_failure(struct okvm_vcpu *vcpu,
-				   const struct okvm_exit *exit)
+void okvm_emulation_failure(struct okvm_vcpu *vcpu,
+			    const struct okvm_exit *exit, const u8 *insn,
+			    unsigned int insn_len)
 {
 	struct kvm_run *run = vcpu->run;
+	unsigned int info = 1;
 
 	run->exit_reason = KVM_EXIT_INTERNAL_ERROR;
 	run->internal.suberror = KVM_INTERNAL_ERROR_EMULATION;
-	run->internal.ndata = 6;
 	memset(run->internal.data, 0, sizeof(run->internal.data));
-	run->internal.data[1] = exit->hw_reason;
-	run->internal.data[2] = exit->info[0];
-	run->internal.data[3] = exit->info[1];
+	insn_len = min_t(unsigned int, insn_len,
+			 sizeof(run->emulation_failure.insn_bytes));
+	if (insn_len) {
+		run->emulation_failure.flags =
+			KVM_INTERNAL_ERROR_EMULATION_FLAG_INSTRUCTION_BYTES;
+		run->emulation_failure.insn_size = insn_len;
+		memset(run->emulation_failure.insn_bytes, 0x90,
+		       sizeof(run->emulation_failure.insn_bytes));
+		memcpy(run->emulation_failure.insn_bytes, insn, insn_len);
+		info = 3;
+	}
+	run->internal.ndata = info + 5;
+	run->internal.data[info] = exit->hw_reason;
+	run->internal.data[info + 1] = exit->info[0];
+	run->internal.data[info + 2] = exit->info[1];
 }
 
-/*
- * Finish an instruction okvm carried out for the guest.  With RFLAGS.TF
- * set the hardware would have raised a single-step #DB after it, with
- * DR6.BS set (SDM 17.3.1.4): so does okvm.
+/**
+ * okvm_complete_insn() - finish an instruction okvm carried out
+ * @vcpu:	the vCPU
+ * @next_rip:	RIP after it
+ *
+ * With RFLAGS.TF set the hardware would have raised a single-step #DB
+ * after it, with DR6.BS set (SDM 17.3.1.4): so does okvm.
  */
-static void okvm_complete_insn(struct okvm_vcpu *vcpu, unsigned long next_rip)
+void okvm_complete_insn(struct okvm_vcpu *vcpu, unsigned long next_rip)
 {
 	u64 dr6;
 
@@ -488,11 +513,8 @@ static int okvm_handle_io(struct okvm_vcpu *vcpu, struct okvm_exit *exit)
 	struct kvm_run *run = vcpu->run;
 	struct okvm_pio *pio = &vcpu->arch.pio;
 
-	if (exit->io.string) {
-		/* INS/OUTS need the instruction emulator. */
-		okvm_emulation_failure(vcpu, exit);
-		return 0;
-	}
+	if (exit->io.string)
+		return okvm_emulate_string_io(vcpu, exit);
 
 	pio->size = exit->io.size;
 	pio->in = exit->io.in;
@@ -794,7 +816,7 @@ static int okvm_handle_exit(struct okvm_vcpu *vcpu, struct okvm_exit *exit)
 		return 1;
 	case OKVM_EXIT_NO_REAL_MODE:
 		/* What KVM does when it cannot run a state and may not emulate. */
-		okvm_emulation_failure(vcpu, exit);
+		okvm_emulation_failure(vcpu, exit, NULL, 0);
 		return 0;
 	case OKVM_EXIT_SHUTDOWN:
 		/*
@@ -809,11 +831,9 @@ static int okvm_handle_exit(struct okvm_vcpu *vcpu, struct okvm_exit *exit)
 		return 0;
 	case OKVM_EXIT_TDP_FAULT:
 		r = okvm_tdp_fault(vcpu, exit->tdp.gpa, exit->tdp.write);
-		if (r == -ENOENT) {
-			/* No memslot: MMIO, which needs the emulator. */
-			okvm_emulation_failure(vcpu, exit);
-			return 0;
-		}
+		/* No memslot, or a write to a read-only one: MMIO. */
+		if (r == -ENOENT)
+			return okvm_emulate_mmio(vcpu, exit);
 		return r ? r : 1;
 	case OKVM_EXIT_FAIL_ENTRY:
 		run->exit_reason = KVM_EXIT_FAIL_ENTRY;
@@ -863,9 +883,15 @@ int okvm_arch_vcpu_run(struct okvm_vcpu *vcpu)
 		goto out;
 	}
 	okvm_ops->set_ctl(vcpu, OKVM_CTL_CR8, run->cr8);
-	/* Userspace completes port I/O with KVM_RUN, even an immediate exit. */
+	/*
+	 * Userspace completes port I/O and MMIO with KVM_RUN, even an
+	 * immediate exit; an MMIO instruction may need another exit first.
+	 */
 	if (vcpu->arch.pio.pending)
 		okvm_complete_pio(vcpu);
+	r = okvm_emulate_complete(vcpu);
+	if (r <= 0)
+		goto out;
 	if (okvm_run_immediate_exit(run)) {
 		r = -EINTR;
 		goto out;
@@ -879,6 +905,7 @@ int okvm_arch_vcpu_run(struct okvm_vcpu *vcpu)
 			break;
 		}
 		cond_resched();
+		memset(&exit, 0, sizeof(exit));
 		okvm_ops->run(vcpu, &exit);
 		r = okvm_handle_exit(vcpu, &exit);
 	} while (r > 0);

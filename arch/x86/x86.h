@@ -61,7 +61,9 @@ enum okvm_exit_reason {
  *		complete an instruction
  * @io:		port, size, direction and string/rep prefixes of an I/O
  * @msr:	index and direction of an MSR access
- * @tdp:	faulting guest-physical address and access type
+ * @tdp:	faulting guest-physical address and access type, and the
+ *		bytes at RIP when the hardware gives them (@insn_len 0 when
+ *		not; SVM decode assists, APM vol. 2, 15.33.2)
  * @cr:		control register and general purpose register of a MOV
  * @info:	raw exit information for KVM_EXIT_INTERNAL_ERROR
  */
@@ -84,6 +86,8 @@ struct okvm_exit {
 		struct {
 			u64 gpa;
 			bool write;
+			u8 insn_len;
+			const u8 *insn;
 		} tdp;
 		struct {
 			u8 cr;
@@ -208,8 +212,10 @@ struct okvm_x86_ops {
 
 extern const struct okvm_x86_ops svm_ops;
 extern const struct okvm_x86_ops vmx_ops;
+/* The backend of this machine, for the shared code. */
+extern const struct okvm_x86_ops *okvm_ops;
 
-/* arch/x86/x86.c: helpers for backends */
+/* arch/x86/x86.c: helpers for backends and the emulator */
 bool okvm_enter_guest_mode(struct okvm_vcpu *vcpu);
 enum okvm_flush okvm_tlb_flush_pending(struct okvm_vcpu *vcpu);
 void okvm_exit_guest_mode(struct okvm_vcpu *vcpu);
@@ -220,6 +226,67 @@ void okvm_queue_exception(struct okvm_vcpu *vcpu, u8 vector, bool has_error,
 			  u32 error_code);
 u32 okvm_take_event(struct okvm_vcpu *vcpu, bool real_mode, u32 *error_code);
 void okvm_requeue_event(struct okvm_vcpu *vcpu, u32 info, u32 error_code);
+void okvm_complete_insn(struct okvm_vcpu *vcpu, unsigned long next_rip);
+void okvm_emulation_failure(struct okvm_vcpu *vcpu,
+			    const struct okvm_exit *exit, const u8 *insn,
+			    unsigned int insn_len);
+
+/* #PF error code bits (SDM vol. 3, 4.7), also the access okvm_walk() checks. */
+#define OKVM_PF_PRESENT		BIT(0)
+#define OKVM_PF_WRITE		BIT(1)
+#define OKVM_PF_USER		BIT(2)
+#define OKVM_PF_RSVD		BIT(3)
+#define OKVM_PF_FETCH		BIT(4)
+
+/**
+ * struct okvm_paging - what a guest page walk depends on
+ * @cr0:	CR0 (PG, WP)
+ * @cr3:	CR3
+ * @cr4:	CR4 (PSE, PAE, SMEP, SMAP, LA57)
+ * @efer:	EFER (LMA, NXE)
+ * @ac:		RFLAGS.AC, which lifts SMAP for explicit supervisor accesses
+ * @maxphyaddr:	the guest's physical address width (CPUID 0x80000008)
+ */
+struct okvm_paging {
+	u64 cr0;
+	u64 cr3;
+	u64 cr4;
+	u64 efer;
+	bool ac;
+	u8 maxphyaddr;
+};
+
+/**
+ * struct okvm_walk - the outcome of a guest page walk
+ * @gpa:	guest-physical address of the linear address walked
+ * @level:	level of the entry that maps the page (1: 4 KiB; 0 when
+ *		paging is off)
+ * @writable:	the page may be written (R/W on every level)
+ * @user:	the page is a user page (U/S on every level)
+ * @nx:		the page is not executable
+ * @error_code:	the #PF error code when the walk faults
+ */
+struct okvm_walk {
+	u64 gpa;
+	int level;
+	bool writable;
+	bool user;
+	bool nx;
+	u32 error_code;
+};
+
+#define OKVM_WALK_PF		1
+
+/* arch/x86/paging.c */
+void okvm_paging_get(struct okvm_vcpu *vcpu, struct okvm_paging *pg);
+int okvm_walk(struct okvm_vcpu *vcpu, const struct okvm_paging *pg, u64 la,
+	      u32 access, struct okvm_walk *w);
+
+/* arch/x86/emulate.c */
+int okvm_emulate_mmio(struct okvm_vcpu *vcpu, const struct okvm_exit *exit);
+int okvm_emulate_string_io(struct okvm_vcpu *vcpu,
+			   const struct okvm_exit *exit);
+int okvm_emulate_complete(struct okvm_vcpu *vcpu);
 
 /* arch/x86/cpuid.c */
 void okvm_cpuid_init(void);

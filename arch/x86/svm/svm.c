@@ -5,7 +5,8 @@
  * One VMCB per vCPU, nested paging for guest memory, ASIDs handed out per
  * CPU.  The backend enters the guest and turns each #VMEXIT into a struct
  * okvm_exit; arch/x86/x86.c does the rest.  It relies on neither NRIPS
- * nor decode assists, which QEMU's emulated SVM lacks: port I/O exits
+ * nor decode assists, which QEMU's emulated SVM lacks (the instruction
+ * bytes of a nested page fault are used when there): port I/O exits
  * carry the next RIP anyway (EXITINFO2), and the few other instructions
  * okvm completes have a fixed length (not counting redundant prefixes,
  * which then leave RIP inside the instruction: a guest can only hurt
@@ -651,6 +652,12 @@ static void svm_decode_exit(struct okvm_vcpu *vcpu, struct okvm_exit *exit)
 		exit->reason = OKVM_EXIT_TDP_FAULT;
 		exit->tdp.gpa = c->exit_info2;
 		exit->tdp.write = c->exit_info1 & SVM_NPF_WRITE;
+		/* The bytes at CS:RIP, for the emulator (APM 15.33.2). */
+		if (svm_features & SVM_FEATURE_DECODE_ASSISTS) {
+			exit->tdp.insn = c->insn_bytes;
+			exit->tdp.insn_len = min_t(u8, c->insn_len,
+						   sizeof(c->insn_bytes));
+		}
 		break;
 	case SVM_EXIT_INVALID:
 		exit->reason = OKVM_EXIT_FAIL_ENTRY;

@@ -14,6 +14,7 @@
 #define SVM_FEATURE_NPT			BIT(0)
 #define SVM_FEATURE_NRIPS		BIT(3)
 #define SVM_FEATURE_FLUSHBYASID		BIT(6)
+#define SVM_FEATURE_DECODE_ASSISTS	BIT(7)
 
 /* VM_CR MSR: SVMDIS set by firmware means SVM cannot be enabled (15.30.1). */
 #define SVM_VM_CR_SVMDIS		BIT(4)

@@ -3174,6 +3174,12 @@ static bool is_io_opcode(uint8_t op)
 	return (op >= 0xe4 && op <= 0xe7) || (op >= 0xec && op <= 0xef);
 }
 
+/* INS and OUTS. */
+static bool is_string_io_opcode(uint8_t op)
+{
+	return op >= 0x6c && op <= 0x6f;
+}
+
 struct run_state {
 	struct vm *vm;
 	struct vcpu *vc;
@@ -3252,30 +3258,50 @@ static bool check_io(struct run_state *rs, struct kvm_regs *regs,
 		st.vectors[data[0]]++;
 	if (opt_target != TARGET_OKVM)
 		goto answer;
-	if (count != 1 || run->io.data_offset != 4096) {
-		finding("IO exit with count %u data_offset %llu (okvm: 1, 4096)",
-			count, (unsigned long long)run->io.data_offset);
+	if (run->io.data_offset != 4096) {
+		finding("IO exit with data_offset %llu (okvm: 4096)",
+			(unsigned long long)run->io.data_offset);
 		return false;
 	}
-	if (run->io.direction == KVM_EXIT_IO_OUT &&
-	    memcmp(data, &regs->rax, size)) {
-		uint64_t d = 0;
+	/*
+	 * IN and OUT move one element, OUT RAX's, with RIP at the
+	 * instruction (past an OUT to 0x7e, the quirk); INS and OUTS carry
+	 * up to a chunk from memory, and an OUTS is complete when userspace
+	 * sees it, RIP past it once RCX runs out (api.rst).  Only where the
+	 * code can be read.
+	 */
+	if (!rs->strict || !flat_view(sregs) ||
+	    opcode_at(vm, linear_rip(sregs, regs->rip), rs->c->bits, &op) < 0)
+		goto answer;
+	if (is_io_opcode(op)) {
+		uint8_t *prev = gpa_hva(vm, linear_rip(sregs, regs->rip) - 1);
 
-		memcpy(&d, data, size);
-		finding("OUT to port %#x: data %#llx but RAX %#llx", run->io.port,
-			(unsigned long long)d, (unsigned long long)regs->rax);
+		/* Or an OUTS right before it, completed. */
+		if (run->io.direction == KVM_EXIT_IO_OUT && prev &&
+		    (*prev & ~1) == 0x6e)
+			goto answer;
+		if (count != 1)
+			finding("IO exit with count %u for IN/OUT (opcode %#x)",
+				count, op);
+		if (run->io.direction == KVM_EXIT_IO_OUT &&
+		    memcmp(data, &regs->rax, size)) {
+			uint64_t d = 0;
+
+			memcpy(&d, data, size);
+			finding("OUT to port %#x: data %#llx but RAX %#llx",
+				run->io.port, (unsigned long long)d,
+				(unsigned long long)regs->rax);
+		}
+		goto answer;
 	}
-	/* RIP at the IN/OUT, or past an OUT to 0x7e (the quirk). */
-	if (rs->strict && flat_view(sregs) &&
-	    !(run->io.direction == KVM_EXIT_IO_OUT &&
-				  run->io.port == 0x7e) &&
-	    opcode_at(vm, linear_rip(sregs, regs->rip), rs->c->bits, &op) >= 0 &&
-	    !is_io_opcode(op)) {
+	if (is_string_io_opcode(op) || run->io.direction == KVM_EXIT_IO_OUT)
+		goto answer;
+	{
 		uint8_t gen;
 
 		if (gen_opcode_at(rs->c, linear_rip(sregs, regs->rip), &gen) < 0 ||
-		    !is_io_opcode(gen))
-			finding("IO exit (port %#x) with RIP %#llx at opcode %#x, not IN/OUT",
+		    (!is_io_opcode(gen) && !is_string_io_opcode(gen)))
+			finding("IO exit (port %#x) with RIP %#llx at opcode %#x, not IN/INS",
 				run->io.port, (unsigned long long)regs->rip, op);
 	}
 answer:
@@ -3339,14 +3365,14 @@ static void probe_pio_completion(struct run_state *rs, struct kvm_regs *old,
 		known = (opcode_at(rs->vm, lin, rs->c->bits, &op) >= 0 &&
 			 is_io_opcode(op)) ||
 			(gen_opcode_at(rs->c, lin, &op) >= 0 && is_io_opcode(op));
-	if (!known && opt_target != TARGET_OKVM)
+	if (!known)
 		return;
 	/*
-	 * KVM emulates INS and OUTS, and moves RIP past an OUTS before the
-	 * exit: an IN or OUT right after one (junk code has that) looks like
-	 * an I/O that did not complete.  okvm emulates no string I/O.
+	 * KVM and okvm emulate INS and OUTS, and move RIP past an OUTS
+	 * before the exit: an IN or OUT right after one (junk code has that)
+	 * looks like an I/O that did not complete.
 	 */
-	if (known && opt_target != TARGET_OKVM) {
+	{
 		uint8_t *prev = gpa_hva(rs->vm, lin - 1);
 
 		if (prev && (*prev & ~3) == 0x6c)
@@ -3385,25 +3411,37 @@ static void probe_pio_completion(struct run_state *rs, struct kvm_regs *old,
 }
 
 /*
+ * Where an emulation failure's exit reason sits (api.rst, KVM's layout):
+ * after the flags word, and after the instruction bytes when the flags
+ * say they are there.  -1 for a layout that is neither.
+ */
+static int internal_info(struct kvm_run *run)
+{
+	uint64_t flags = run->emulation_failure.flags;
+
+	if (flags == 0 && run->internal.ndata == 6)
+		return 1;
+	if (flags == KVM_INTERNAL_ERROR_EMULATION_FLAG_INSTRUCTION_BYTES &&
+	    run->internal.ndata == 8 && run->emulation_failure.insn_size &&
+	    run->emulation_failure.insn_size <= 15)
+		return 3;
+	return -1;
+}
+
+/*
  * okvm's emulation failure under VMX, in KVM's emulation_failure layout
- * as kvm_intel fills it (vmx_get_exit_info()): data[1] the basic exit
- * reason, data[2] the exit qualification, data[3] the IDT-vectoring
+ * as kvm_intel fills it (vmx_get_exit_info()): from data[info] on the
+ * basic exit reason, the exit qualification, the IDT-vectoring
  * information.  The GPA of an EPT violation is not in it.  For I/O, the
  * qualification's bit 4 says string I/O (SDM vol. 3C, "Exit
  * Qualification for I/O Instructions").
  */
-static bool check_internal_vmx(struct run_state *rs)
+static bool check_internal_vmx(struct run_state *rs, int info)
 {
 	struct kvm_run *run = rs->vc->run;
-	uint64_t code = run->internal.data[1];
-	uint64_t qual = run->internal.data[2];
+	uint64_t code = run->internal.data[info];
+	uint64_t qual = run->internal.data[info + 1];
 
-	if (run->internal.ndata != 6 || run->internal.data[0]) {
-		finding("emulation failure with ndata %u data[0] %#llx",
-			run->internal.ndata,
-			(unsigned long long)run->internal.data[0]);
-		return false;
-	}
 	if (code == VMX_EXIT_EPT_VIOLATION) {
 		st.internal_npf++;
 		return true;
@@ -3424,27 +3462,28 @@ static bool check_internal(struct run_state *rs)
 {
 	struct kvm_run *run = rs->vc->run;
 	uint32_t sub = run->internal.suberror;
+	int info;
 
 	st.internal_sub[sub < 8 ? sub : 7]++;
 	if (opt_target != TARGET_OKVM)
 		return sub >= 1 && sub <= 4 ? true :
 		       (finding("INTERNAL_ERROR with suberror %u", sub), false);
-	if (sub == KVM_INTERNAL_ERROR_EMULATION && host_vmx)
-		return check_internal_vmx(rs);
 	if (sub == KVM_INTERNAL_ERROR_EMULATION) {
-		uint64_t code = run->internal.data[1];
-		uint64_t info1 = run->internal.data[2];
-		uint64_t info2 = run->internal.data[3];
-
-		if (run->internal.ndata != 6 || run->internal.data[0] ||
-		    run->internal.data[4] || run->internal.data[5]) {
-			finding("emulation failure with ndata %u data %#llx %#llx %#llx",
+		info = internal_info(run);
+		if (info < 0 || run->internal.data[info + 3] ||
+		    run->internal.data[info + 4]) {
+			finding("emulation failure with ndata %u flags %#llx",
 				run->internal.ndata,
-				(unsigned long long)run->internal.data[0],
-				(unsigned long long)run->internal.data[4],
-				(unsigned long long)run->internal.data[5]);
+				(unsigned long long)run->internal.data[0]);
 			return false;
 		}
+		if (host_vmx)
+			return check_internal_vmx(rs, info);
+
+		uint64_t code = run->internal.data[info];
+		uint64_t info1 = run->internal.data[info + 1];
+		uint64_t info2 = run->internal.data[info + 2];
+
 		if (code == SVM_EXIT_NPF) {
 			/* An NPF outside every slot: the GPA must be in none. */
 			st.internal_npf++;
@@ -3498,11 +3537,13 @@ static void probe_internal_again(struct run_state *rs, struct kvm_regs *old)
 	struct kvm_run *run = rs->vc->run;
 	struct kvm_sregs sregs;
 	struct kvm_regs now;
-	uint64_t want[4];
+	uint64_t want[3];
 	uint32_t sub = run->internal.suberror;
+	int info = internal_info(run);
 	int r;
 
-	if (opt_target != TARGET_OKVM || sub != KVM_INTERNAL_ERROR_EMULATION)
+	if (opt_target != TARGET_OKVM || sub != KVM_INTERNAL_ERROR_EMULATION ||
+	    info < 0)
 		return;
 	/*
 	 * Bochs saves a single step (BS) in the VMCS's pending debug
@@ -3524,7 +3565,7 @@ static void probe_internal_again(struct run_state *rs, struct kvm_regs *old)
 	 */
 	if (ioctl(rs->vc->fd, KVM_GET_SREGS, &sregs) || (sregs.cr0 & CR0_PG))
 		return;
-	memcpy(want, run->internal.data, sizeof(want));
+	memcpy(want, &run->internal.data[info], sizeof(want));
 	run->exit_reason = EXIT_SENTINEL;
 	r = ioctl(rs->vc->fd, KVM_RUN, 0);
 	st.vcpu_runs++;
@@ -3548,18 +3589,18 @@ static void probe_internal_again(struct run_state *rs, struct kvm_regs *old)
 	 * crosses a page makes progress before it faults.
 	 */
 	if (run->exit_reason != KVM_EXIT_INTERNAL_ERROR ||
-	    run->internal.suberror != sub ||
-	    run->internal.data[1] != want[1] ||
-	    (want[1] != (host_vmx ? VMX_EXIT_EPT_VIOLATION : SVM_EXIT_NPF) &&
-	     run->internal.data[3] != want[3]) ||
+	    run->internal.suberror != sub || internal_info(run) != info ||
+	    run->internal.data[info] != want[0] ||
+	    (want[0] != (host_vmx ? VMX_EXIT_EPT_VIOLATION : SVM_EXIT_NPF) &&
+	     run->internal.data[info + 2] != want[2]) ||
 	    now.rip != old->rip)
 		finding("emulation failure (exit code %#llx, info %#llx, RIP %#llx) ran again gave exit %u suberror %u exit code %#llx info %#llx RIP %#llx",
-			(unsigned long long)want[1],
-			(unsigned long long)want[3],
+			(unsigned long long)want[0],
+			(unsigned long long)want[2],
 			(unsigned long long)old->rip, run->exit_reason,
 			run->internal.suberror,
-			(unsigned long long)run->internal.data[1],
-			(unsigned long long)run->internal.data[3],
+			(unsigned long long)run->internal.data[info],
+			(unsigned long long)run->internal.data[info + 2],
 			(unsigned long long)now.rip);
 }
 
@@ -3778,10 +3819,7 @@ static void run_case(struct vm *vm, int v, struct gcase *c)
 			check_hlt(&rs, &regs, &sregs);
 			break;
 		case KVM_EXIT_MMIO:
-			if (opt_target == TARGET_OKVM) {
-				finding("MMIO exit (okvm has no MMIO exits)");
-				stop = true;
-			} else if (run->mmio.len < 1 || run->mmio.len > 8) {
+			if (run->mmio.len < 1 || run->mmio.len > 8) {
 				finding("MMIO exit with len %u", run->mmio.len);
 				stop = true;
 			} else if (!run->mmio.is_write) {

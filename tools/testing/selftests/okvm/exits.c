@@ -206,8 +206,7 @@ GUEST_CODE16(guest_unmapped,
 	"	movb $0xab, 0x31\n"
 	"	hlt\n");
 
-TEST_KVM_ONLY(unmapped_gpa_mmio,
-	      "okvm has no instruction emulator yet: no KVM_EXIT_MMIO")
+TEST(unmapped_gpa_mmio)
 {
 	struct kvm_vcpu *vcpu;
 	struct kvm_vm *vm = vm_create_guest(GUEST(guest_unmapped), &vcpu);
@@ -232,16 +231,5 @@ TEST_KVM_ONLY(unmapped_gpa_mmio,
 	ASSERT_EQ(run->mmio.is_write, 1);
 	ASSERT_EQ(run->mmio.data[0], 0xab);
 	vcpu_run_expect_hlt(vcpu);
-	vm_free(vm);
-}
-
-TEST_OKVM_ONLY(unmapped_gpa_internal_error,
-	       "okvm has no instruction emulator yet; KVM gives KVM_EXIT_MMIO")
-{
-	struct kvm_vcpu *vcpu;
-	struct kvm_vm *vm = vm_create_guest(GUEST(guest_unmapped), &vcpu);
-
-	vcpu_run_expect_exit(vcpu, KVM_EXIT_INTERNAL_ERROR);
-	ASSERT_EQ(vcpu->run->internal.suberror, KVM_INTERNAL_ERROR_EMULATION);
 	vm_free(vm);
 }

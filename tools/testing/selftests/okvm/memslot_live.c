@@ -81,42 +81,21 @@ static void expect_stable(uint32_t *const *counter, uint32_t *last, int nr)
 }
 
 /*
- * The exit of guest_count's store of value to gpa, where no slot is.
- * KVM emulates the store and hands it to userspace as KVM_EXIT_MMIO.
- * okvm has no instruction emulator yet and cannot decode the store: it
- * stops with KVM_INTERNAL_ERROR_EMULATION in KVM's layout: data[1] the
- * exit code, data[3] its second information word.  Under SVM that is the
- * nested page fault (0x400) and EXITINFO2, its GPA (api.rst).  Under VMX
- * it is an EPT violation (basic exit reason 48, SDM vol. 3C appendix C),
- * and KVM's layout has no GPA (data[3] is the IDT-vectoring information),
- * so only the reason is checked.  Either way nothing was stored and EAX
- * holds the value.
+ * The exit of guest_count's store of value to gpa, where no slot is: the
+ * store is emulated and handed to userspace as KVM_EXIT_MMIO, with the
+ * instruction complete and EAX still holding the value.
  */
-#define SVM_EXIT_NPF			0x400
-#define VMX_EXIT_EPT_VIOLATION		48
 static void expect_unbacked_store(struct kvm_vcpu *vcpu, uint64_t gpa,
 				  uint32_t value)
 {
 	struct kvm_run *run = vcpu->run;
 	struct kvm_regs regs;
 
-	if (test_on_okvm()) {
-		vcpu_expect_exit(vcpu, KVM_EXIT_INTERNAL_ERROR);
-		ASSERT_EQ(run->internal.suberror, KVM_INTERNAL_ERROR_EMULATION);
-		ASSERT_GE(run->internal.ndata, 4);
-		if (host_vmx()) {
-			ASSERT_EQ(run->internal.data[1], VMX_EXIT_EPT_VIOLATION);
-		} else {
-			ASSERT_EQ(run->internal.data[1], SVM_EXIT_NPF);
-			ASSERT_EQ(run->internal.data[3], gpa);
-		}
-	} else {
-		vcpu_expect_exit(vcpu, KVM_EXIT_MMIO);
-		ASSERT_EQ(run->mmio.phys_addr, gpa);
-		ASSERT_EQ(run->mmio.len, 4);
-		ASSERT_EQ(run->mmio.is_write, 1);
-		ASSERT_EQ(*(uint32_t *)run->mmio.data, value);
-	}
+	vcpu_expect_exit(vcpu, KVM_EXIT_MMIO);
+	ASSERT_EQ(run->mmio.phys_addr, gpa);
+	ASSERT_EQ(run->mmio.len, 4);
+	ASSERT_EQ(run->mmio.is_write, 1);
+	ASSERT_EQ(*(uint32_t *)run->mmio.data, value);
 	vcpu_get_regs(vcpu, &regs);
 	ASSERT_EQ((uint32_t)regs.rax, value);
 }

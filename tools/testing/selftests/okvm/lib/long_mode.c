@@ -322,8 +322,17 @@ const char *exception_name(uint64_t vector)
 uint64_t __vcpu_run_ucall(const char *file, int line, struct kvm_vcpu *vcpu,
 			  struct ucall *uc, bool any)
 {
-	uint32_t gva = __vcpu_run_expect_out(file, line, vcpu, UCALL_PORT, 4);
+	__vcpu_run_ok(file, line, vcpu);
+	return __vcpu_ucall(file, line, vcpu, uc, any);
+}
 
+uint64_t __vcpu_ucall(const char *file, int line, struct kvm_vcpu *vcpu,
+		      struct ucall *uc, bool any)
+{
+	uint32_t gva;
+
+	memcpy(&gva, __vcpu_expect_io(file, line, vcpu, UCALL_PORT, 4,
+				      KVM_EXIT_IO_OUT), 4);
 	memcpy(uc, gva2hva(vcpu->vm, gva), sizeof(*uc));
 	if (any)
 		return uc->type;

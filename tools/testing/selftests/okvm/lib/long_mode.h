@@ -151,6 +151,13 @@ void *gva2hva(struct kvm_vm *vm, uint64_t gva);
 uint64_t __vcpu_run_ucall(const char *file, int line, struct kvm_vcpu *vcpu,
 			  struct ucall *uc, bool any);
 
+/*
+ * The same for the exit KVM_RUN just gave, for a test that ran the vCPU
+ * itself (through exits of its own, such as MMIO, on the way).
+ */
+uint64_t __vcpu_ucall(const char *file, int line, struct kvm_vcpu *vcpu,
+		      struct ucall *uc, bool any);
+
 /* The next ucall; a failed assertion or an exception fails the case. */
 #define vcpu_run_ucall(vcpu, uc)					\
 	__vcpu_run_ucall(__FILE__, __LINE__, vcpu, uc, false)
