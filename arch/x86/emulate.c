@@ -7,9 +7,9 @@
  * to a read-only slot), and string port I/O.  It decodes the
  * instruction at RIP (the bytes SVM's decode assists give, else fetched
  * through the guest's page tables), computes the linear addresses with
- * the segment checks of the SDM vol. 3, 5.3 and 5.5 (canonical checks in
- * 64-bit mode, 3.3.7.1), translates them with okvm_walk(), and carries it
- * out on a copy of the registers:
+ * the segment checks of the SDM vol. 3, 5.3 and 5.4 (canonical checks in
+ * 64-bit mode, vol. 1, 3.3.7.1), translates them with okvm_walk(), and
+ * carries it out on a copy of the registers:
  *
  * - reads of RAM are done at once; a read of MMIO that userspace has not
  *   answered yet ends the emulation with KVM_EXIT_MMIO, and the next
@@ -33,8 +33,9 @@
  * A0-A3), MOVZX, MOVSX, MOVSXD, the ALU forms with a memory operand (ADD,
  * OR, ADC, SBB, AND, SUB, XOR, CMP; 00-3B and 80-83), TEST (84, 85, F6,
  * F7), XCHG (86, 87), MOVS, STOS and LODS; INS and OUTS for port I/O.
- * Anything else stops with KVM_EXIT_INTERNAL_ERROR.  XCHG and LOCKed
- * forms are not atomic towards other vCPUs on RAM.
+ * Anything else stops with KVM_EXIT_INTERNAL_ERROR at CPL 0 and raises
+ * #UD above it, as in KVM.  XCHG and LOCKed forms are not atomic towards
+ * other vCPUs on RAM.
  */
 #define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
 
@@ -168,8 +169,8 @@ static bool emul_canonical(struct emul *e, u64 la)
  * the vector to raise (#SS for SS, #GP otherwise).  Outside 64-bit mode:
  * a null or unusable segment, a write to a code or read-only segment, a
  * read of an execute-only one, and bytes outside the limit fault (SDM
- * vol. 3, 5.3 and 5.5); in 64-bit mode only FS and GS have a base, and
- * the address must be canonical (3.3.7.1).
+ * vol. 3, 5.3 and 5.4); in 64-bit mode only FS and GS have a base, and
+ * the address must be canonical (vol. 1, 3.3.7.1).
  */
 static bool emul_seg_check(struct emul *e, enum okvm_seg s, u64 ea,
 			   unsigned int len, bool write, u64 *la, u8 *vector)
@@ -250,7 +251,7 @@ static int emul_fetch_more(struct emul *e)
 	u64 la, gpa;
 	int r;
 
-	/* Longer than 15 bytes is #GP(0) (SDM vol. 2, 2.3.11). */
+	/* Longer than 15 bytes is #GP(0) (SDM vol. 2, chapter 2). */
 	if (!n)
 		return emul_gp(e);
 	if (e->mode == 64) {
@@ -1066,6 +1067,11 @@ static int emul_end(struct emul *e, int r)
 		return 0;
 	case EMUL_FAIL:
 		st->wait = OKVM_EMUL_IDLE;
+		/* As KVM: only a CPL 0 failure stops; user code gets #UD. */
+		if (e->cpl) {
+			okvm_queue_exception(vcpu, X86_TRAP_UD, false, 0);
+			return 1;
+		}
 		okvm_emulation_failure(vcpu, e->exit, e->insn, e->len);
 		return 0;
 	case EMUL_FAULT:

@@ -61,7 +61,7 @@ struct okvm_pio {
  * 8 bytes, each split in two by a page boundary.
  */
 #define OKVM_EMUL_FRAGS		4
-/* Longest x86 instruction (SDM vol. 2, 2.3.11). */
+/* Longest x86 instruction (SDM vol. 2, chapter 2). */
 #define OKVM_MAX_INSN_LEN	15
 
 /* What an instruction okvm emulates waits for from userspace. */
