@@ -643,12 +643,18 @@ static int emul_mmio_read(struct emul *e, u64 gpa, void *data,
 	struct kvm_run *run = e->vcpu->run;
 	unsigned int i = e->reads++;
 
-	if (i < st->nr_reads) {
+	if (i < st->nr_reads && st->read_gpa[i] == gpa) {
 		memcpy(data, &st->reads[i], len);
 		return EMUL_DONE;
 	}
 	if (i >= OKVM_EMUL_FRAGS)
 		return EMUL_FAIL;
+	/*
+	 * Not asked yet, or asked at another address (a memslot or the
+	 * guest's page tables changed since): ask again from here on.
+	 */
+	st->nr_reads = i;
+	st->read_gpa[i] = gpa;
 	run->exit_reason = KVM_EXIT_MMIO;
 	run->mmio.phys_addr = gpa;
 	run->mmio.len = len;
