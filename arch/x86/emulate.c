@@ -1192,7 +1192,8 @@ static int emul_pio_chunk(struct emul *e, struct emul_pio *p)
 /*
  * Copy a chunk between guest RAM and @buf, after translating every page
  * of it, so that a fault leaves memory untouched; only translate with
- * @probe.
+ * @probe.  A chunk that is not all RAM is not emulated, and that is
+ * known before anything moves (for INS, before the input).
  */
 static int emul_pio_copy(struct emul *e, const struct emul_pio *p, u8 *buf,
 			 bool probe)
@@ -1209,6 +1210,8 @@ static int emul_pio_copy(struct emul *e, const struct emul_pio *p, u8 *buf,
 		r = emul_translate(e, la, p->in ? OKVM_PF_WRITE : 0, &gpa[i]);
 		if (r)
 			return r;
+		if (!okvm_gpa_is_ram(e->vcpu->vm, gpa[i], p->in))
+			return EMUL_FAIL;
 		la += n[i];
 		if (e->mode != 64)
 			la = (u32)la;
@@ -1218,7 +1221,7 @@ static int emul_pio_copy(struct emul *e, const struct emul_pio *p, u8 *buf,
 			r = okvm_write_guest(e->vcpu->vm, gpa[i], buf, n[i]);
 		else
 			r = okvm_read_guest(e->vcpu->vm, gpa[i], buf, n[i]);
-		/* INS to or OUTS from MMIO: not emulated. */
+		/* A memslot that went away since the check. */
 		if (r == -ENOENT)
 			return EMUL_FAIL;
 		if (r)
