@@ -194,3 +194,84 @@ TEST(real_mode_limit_gp)
 	ASSERT_EQ(regs.rdi, 0xffff);
 	vm_free(vm);
 }
+
+/*
+ * With RFLAGS.TF set, an emulated MMIO load or store ends with the
+ * single-step #DB the processor would raise after it (DR6.BS; SDM vol.
+ * 3, 17.3.1.4), the load's once the next KVM_RUN has completed it.  POPF
+ * setting TF traps after the instruction that follows it.  The #DB
+ * handler reports the return IP on port 0x71 and DR6 on port 0x72, then
+ * returns with TF clear.
+ */
+#define MMIO_STEP(name, insn)						\
+GUEST_CODE16(name,							\
+	"	jmp 1f\n"						\
+	#name "_handler:\n"						\
+	"	push %bp\n"						\
+	"	mov %sp, %bp\n"					\
+	"	mov 2(%bp), %ax\n"					\
+	"	out %ax, $0x71\n"					\
+	"	mov %dr6, %eax\n"					\
+	"	out %eax, $0x72\n"					\
+	"	andw $0xfeff, 6(%bp)\n"				\
+	"	pop %bp\n"						\
+	"	iret\n"						\
+	"1:\n"								\
+	"	mov $0x2000, %ax\n"					\
+	"	mov %ax, %ds\n"					\
+	"	pushf\n"						\
+	"	pop %ax\n"						\
+	"	or $0x100, %ax\n"					\
+	"	push %ax\n"						\
+	"	popf\n"						\
+	"	" insn "\n"						\
+	#name "_after:\n"						\
+	"	hlt\n");						\
+extern const uint8_t name##_handler[], name##_after[]
+
+MMIO_STEP(guest_step_load, "mov 0x20, %ebx");
+MMIO_STEP(guest_step_store, "movl $0x12345678, 0x10");
+
+/* Run a MMIO_STEP guest through its MMIO exit, its #DB report and HLT. */
+static void check_mmio_step(const uint8_t *start, const uint8_t *end,
+			    const uint8_t *handler, const uint8_t *after,
+			    bool write)
+{
+	struct kvm_vcpu *vcpu;
+	struct kvm_vm *vm = vm_create_guest(start, end, &vcpu);
+	struct kvm_run *run = vcpu->run;
+	struct kvm_regs regs;
+
+	vm_set_ivt(vm, 1, GUEST_LOAD_ADDR + (handler - start));
+	vcpu_run_expect_exit(vcpu, KVM_EXIT_MMIO);
+	ASSERT_EQ(run->mmio.phys_addr, write ? 0x20010 : 0x20020);
+	ASSERT_EQ(run->mmio.is_write, write);
+	if (!write)
+		memcpy(run->mmio.data, "\x44\x33\x22\x11", 4);
+	ASSERT_EQ(vcpu_run_expect_out(vcpu, 0x71, 2),
+		  GUEST_LOAD_ADDR + (after - start));
+	ASSERT_TRUE(vcpu_run_expect_out(vcpu, 0x72, 4) & 0x4000);
+	vcpu_run_expect_hlt(vcpu);
+	vcpu_get_regs(vcpu, &regs);
+	if (!write)
+		ASSERT_EQ((uint32_t)regs.rbx, 0x11223344);
+	vm_free(vm);
+}
+
+TEST(single_step_after_mmio_load)
+{
+	check_mmio_step(GUEST(guest_step_load), guest_step_load_handler,
+			guest_step_load_after, false);
+}
+
+/*
+ * KVM single-steps an emulated instruction only when it goes back to the
+ * guest from the emulator, not when the instruction exits to userspace:
+ * after an MMIO store its guest runs on and traps one instruction late.
+ */
+TEST_OKVM_ONLY(single_step_after_mmio_store,
+	       "KVM drops the single-step trap of an MMIO store that exits to userspace")
+{
+	check_mmio_step(GUEST(guest_step_store), guest_step_store_handler,
+			guest_step_store_after, true);
+}
