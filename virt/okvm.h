@@ -171,6 +171,7 @@ int okvm_create_vm(unsigned long type);
 long okvm_check_extension(long ext);
 void okvm_put_vm(struct okvm *vm);
 struct okvm_memslot *okvm_gfn_to_memslot(struct okvm *vm, u64 gfn);
+bool okvm_gpa_is_ram(struct okvm *vm, u64 gpa, bool write);
 int okvm_read_guest(struct okvm *vm, u64 gpa, void *data, unsigned int len);
 int okvm_write_guest(struct okvm *vm, u64 gpa, const void *data,
 		     unsigned int len);

@@ -131,6 +131,22 @@ static void okvm_guest_written(struct okvm *vm, u64 gpa)
 }
 
 /**
+ * okvm_gpa_is_ram() - whether an access to a guest-physical address
+ * reaches memory rather than MMIO
+ * @vm:		the VM
+ * @gpa:	guest-physical address
+ * @write:	for a write, which a read-only slot does not take
+ *
+ * Return: true when a memslot takes the access.
+ */
+bool okvm_gpa_is_ram(struct okvm *vm, u64 gpa, bool write)
+{
+	unsigned long hva;
+
+	return !okvm_guest_hva(vm, gpa, 1, write, &hva);
+}
+
+/**
  * okvm_read_guest() - copy guest-physical memory out of one page
  * @vm:		the VM; called from one of its ioctls, in the VMM's mm
  * @gpa:	guest-physical address

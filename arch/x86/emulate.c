@@ -7,9 +7,9 @@
  * to a read-only slot), and string port I/O.  It decodes the
  * instruction at RIP (the bytes SVM's decode assists give, else fetched
  * through the guest's page tables), computes the linear addresses with
- * the segment checks of the SDM vol. 3, 5.3 and 5.5 (canonical checks in
- * 64-bit mode, 3.3.7.1), translates them with okvm_walk(), and carries it
- * out on a copy of the registers:
+ * the segment checks of the SDM vol. 3, 5.3 and 5.4 (canonical checks in
+ * 64-bit mode, vol. 1, 3.3.7.1), translates them with okvm_walk(), and
+ * carries it out on a copy of the registers:
  *
  * - reads of RAM are done at once; a read of MMIO that userspace has not
  *   answered yet ends the emulation with KVM_EXIT_MMIO, and the next
@@ -33,8 +33,9 @@
  * A0-A3), MOVZX, MOVSX, MOVSXD, the ALU forms with a memory operand (ADD,
  * OR, ADC, SBB, AND, SUB, XOR, CMP; 00-3B and 80-83), TEST (84, 85, F6,
  * F7), XCHG (86, 87), MOVS, STOS and LODS; INS and OUTS for port I/O.
- * Anything else stops with KVM_EXIT_INTERNAL_ERROR.  XCHG and LOCKed
- * forms are not atomic towards other vCPUs on RAM.
+ * Anything else stops with KVM_EXIT_INTERNAL_ERROR at CPL 0 and raises
+ * #UD above it, as in KVM.  XCHG and LOCKed forms are not atomic towards
+ * other vCPUs on RAM.
  */
 #define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
 
@@ -168,8 +169,8 @@ static bool emul_canonical(struct emul *e, u64 la)
  * the vector to raise (#SS for SS, #GP otherwise).  Outside 64-bit mode:
  * a null or unusable segment, a write to a code or read-only segment, a
  * read of an execute-only one, and bytes outside the limit fault (SDM
- * vol. 3, 5.3 and 5.5); in 64-bit mode only FS and GS have a base, and
- * the address must be canonical (3.3.7.1).
+ * vol. 3, 5.3 and 5.4); in 64-bit mode only FS and GS have a base, and
+ * the address must be canonical (vol. 1, 3.3.7.1).
  */
 static bool emul_seg_check(struct emul *e, enum okvm_seg s, u64 ea,
 			   unsigned int len, bool write, u64 *la, u8 *vector)
@@ -250,7 +251,7 @@ static int emul_fetch_more(struct emul *e)
 	u64 la, gpa;
 	int r;
 
-	/* Longer than 15 bytes is #GP(0) (SDM vol. 2, 2.3.11). */
+	/* Longer than 15 bytes is #GP(0) (SDM vol. 2, chapter 2). */
 	if (!n)
 		return emul_gp(e);
 	if (e->mode == 64) {
@@ -642,12 +643,18 @@ static int emul_mmio_read(struct emul *e, u64 gpa, void *data,
 	struct kvm_run *run = e->vcpu->run;
 	unsigned int i = e->reads++;
 
-	if (i < st->nr_reads) {
+	if (i < st->nr_reads && st->read_gpa[i] == gpa) {
 		memcpy(data, &st->reads[i], len);
 		return EMUL_DONE;
 	}
 	if (i >= OKVM_EMUL_FRAGS)
 		return EMUL_FAIL;
+	/*
+	 * Not asked yet, or asked at another address (a memslot or the
+	 * guest's page tables changed since): ask again from here on.
+	 */
+	st->nr_reads = i;
+	st->read_gpa[i] = gpa;
 	run->exit_reason = KVM_EXIT_MMIO;
 	run->mmio.phys_addr = gpa;
 	run->mmio.len = len;
@@ -1066,6 +1073,11 @@ static int emul_end(struct emul *e, int r)
 		return 0;
 	case EMUL_FAIL:
 		st->wait = OKVM_EMUL_IDLE;
+		/* As KVM: only a CPL 0 failure stops; user code gets #UD. */
+		if (e->cpl) {
+			okvm_queue_exception(vcpu, X86_TRAP_UD, false, 0);
+			return 1;
+		}
 		okvm_emulation_failure(vcpu, e->exit, e->insn, e->len);
 		return 0;
 	case EMUL_FAULT:
@@ -1180,7 +1192,8 @@ static int emul_pio_chunk(struct emul *e, struct emul_pio *p)
 /*
  * Copy a chunk between guest RAM and @buf, after translating every page
  * of it, so that a fault leaves memory untouched; only translate with
- * @probe.
+ * @probe.  A chunk that is not all RAM is not emulated, and that is
+ * known before anything moves (for INS, before the input).
  */
 static int emul_pio_copy(struct emul *e, const struct emul_pio *p, u8 *buf,
 			 bool probe)
@@ -1197,6 +1210,8 @@ static int emul_pio_copy(struct emul *e, const struct emul_pio *p, u8 *buf,
 		r = emul_translate(e, la, p->in ? OKVM_PF_WRITE : 0, &gpa[i]);
 		if (r)
 			return r;
+		if (!okvm_gpa_is_ram(e->vcpu->vm, gpa[i], p->in))
+			return EMUL_FAIL;
 		la += n[i];
 		if (e->mode != 64)
 			la = (u32)la;
@@ -1206,7 +1221,7 @@ static int emul_pio_copy(struct emul *e, const struct emul_pio *p, u8 *buf,
 			r = okvm_write_guest(e->vcpu->vm, gpa[i], buf, n[i]);
 		else
 			r = okvm_read_guest(e->vcpu->vm, gpa[i], buf, n[i]);
-		/* INS to or OUTS from MMIO: not emulated. */
+		/* A memslot that went away since the check. */
 		if (r == -ENOENT)
 			return EMUL_FAIL;
 		if (r)

@@ -75,7 +75,7 @@ struct okvm_pio {
  * 8 bytes, each split in two by a page boundary.
  */
 #define OKVM_EMUL_FRAGS		4
-/* Longest x86 instruction (SDM vol. 2, 2.3.11). */
+/* Longest x86 instruction (SDM vol. 2, chapter 2). */
 #define OKVM_MAX_INSN_LEN	15
 
 /* What an instruction okvm emulates waits for from userspace. */
@@ -106,6 +106,7 @@ struct okvm_mmio_frag {
  * @insn_len:	how many of @insn are valid
  * @nr_reads:	MMIO reads userspace has answered so far
  * @reads:	their data, in the order the instruction makes them
+ * @read_gpa:	their addresses
  * @nr_writes:	MMIO writes the completed instruction made
  * @next_write:	the next of them to hand to userspace
  * @writes:	the writes
@@ -120,6 +121,7 @@ struct okvm_emul {
 	u8 insn_len;
 	u8 nr_reads;
 	u64 reads[OKVM_EMUL_FRAGS];
+	u64 read_gpa[OKVM_EMUL_FRAGS];
 	u8 nr_writes;
 	u8 next_write;
 	struct okvm_mmio_frag writes[OKVM_EMUL_FRAGS];

@@ -63,7 +63,7 @@ enum okvm_exit_reason {
  * @msr:	index and direction of an MSR access
  * @tdp:	faulting guest-physical address and access type, and the
  *		bytes at RIP when the hardware gives them (@insn_len 0 when
- *		not; SVM decode assists, APM vol. 2, 15.33.2)
+ *		not; SVM decode assists, APM vol. 2, 15.33)
  * @cr:		control register and general purpose register of a MOV
  * @info:	raw exit information for KVM_EXIT_INTERNAL_ERROR
  */

@@ -652,7 +652,7 @@ static void svm_decode_exit(struct okvm_vcpu *vcpu, struct okvm_exit *exit)
 		exit->reason = OKVM_EXIT_TDP_FAULT;
 		exit->tdp.gpa = c->exit_info2;
 		exit->tdp.write = c->exit_info1 & SVM_NPF_WRITE;
-		/* The bytes at CS:RIP, for the emulator (APM 15.33.2). */
+		/* The bytes at CS:RIP, for the emulator (APM 15.33). */
 		if (svm_features & SVM_FEATURE_DECODE_ASSISTS) {
 			exit->tdp.insn = c->insn_bytes;
 			exit->tdp.insn_len = min_t(u8, c->insn_len,

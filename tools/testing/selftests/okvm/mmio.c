@@ -10,8 +10,9 @@
  * addresses), MOVZX, MOVSX and MOVSXD, MOVS, STOS and LODS with and
  * without REP and backwards, between RAM and MMIO both ways and MMIO to
  * MMIO, the ALU forms with a memory operand and XCHG; accesses that
- * straddle two MMIO pages or RAM and MMIO; a #PF, a #GP the emulator
- * raises, and an instruction neither okvm nor KVM emulates.
+ * straddle two MMIO pages or RAM and MMIO; the #PFs the emulator's page
+ * walk raises (not present, read-only, reserved bit), a #GP, and an
+ * instruction neither okvm nor KVM emulates.
  *
  * The ALU forms are checked against the processor: the guest runs the
  * same instruction on RAM, where the CPU executes it, and on MMIO, where
@@ -665,6 +666,60 @@ static void guest_movs_gp(void)
 TEST(movs_noncanonical_gp)
 {
 	expect_exception(guest_movs_gp, GP_VECTOR, 0);
+}
+
+/* MOVS from MMIO to the RAM page, whose PTE the host has spoilt. */
+static void guest_movs_ram(void)
+{
+	uint64_t dst = RAM_GVA + 0x10, src = MMIO_GVA;
+
+	asm volatile("movsq" : "+D"(dst), "+S"(src) :: "memory");
+	GUEST_DONE();
+}
+
+/* The PTE of @gva in the lib's 4-level tables. */
+static uint64_t *host_pte(struct kvm_vm *vm, struct kvm_vcpu *vcpu,
+			  uint64_t gva)
+{
+	struct kvm_sregs sregs;
+	uint64_t *table;
+	int level;
+
+	vcpu_get_sregs(vcpu, &sregs);
+	table = vm_hva(vm, sregs.cr3 & 0x000ffffffffff000UL);
+	for (level = 3; level > 0; level--)
+		table = vm_hva(vm, table[(gva >> (12 + 9 * level)) & 511] &
+				   0x000ffffffffff000UL);
+	return &table[(gva >> 12) & 511];
+}
+
+/* Run guest_movs_ram with @set and @clear applied to the RAM page's PTE. */
+static void expect_pte_fault(uint64_t set, uint64_t clear,
+			     uint64_t error_code)
+{
+	struct kvm_vcpu *vcpu;
+	struct kvm_vm *vm = mmio_vm(guest_movs_ram, &vcpu);
+	uint64_t *pte = host_pte(vm, vcpu, RAM_GVA);
+	struct ucall uc;
+
+	*pte = (*pte | set) & ~clear;
+	ASSERT_EQ(run_ucall(vcpu, &uc, true), UCALL_EXCEPTION);
+	ASSERT_EQ(uc.args[0], PF_VECTOR);
+	ASSERT_EQ(uc.args[1], error_code);
+	ASSERT_EQ(uc.args[3], RAM_GVA + 0x10);
+	vm_free(vm);
+}
+
+/* A read-only page under CR0.WP: a protection fault on the write. */
+TEST(movs_readonly_page_fault)
+{
+	expect_pte_fault(0, 1UL << 1, PFERR_PRESENT | PFERR_WRITE);
+}
+
+/* Bit 51, above any physical address width the hosts have: RSVD. */
+TEST(movs_reserved_bit_page_fault)
+{
+	expect_pte_fault(1UL << 51, 0, PFERR_PRESENT | PFERR_WRITE | 8);
 }
 
 /*

@@ -189,6 +189,9 @@ static void check_run(struct kvm_vcpu *vcpu, struct run_mask *m)
 			allow(m, run->io.data_offset,
 			      run->io.size * run->io.count);
 		break;
+	case KVM_EXIT_MMIO:
+		allow(m, run_field(mmio));
+		break;
 	case KVM_EXIT_FAIL_ENTRY:
 		allow(m, run_field(fail_entry.hardware_entry_failure_reason));
 		allow(m, run_field(fail_entry.cpu));
@@ -317,6 +320,30 @@ TEST(run_pages_internal_error)
 	vcpu_run_expect_exit(vcpu, KVM_EXIT_INTERNAL_ERROR);
 	test_log("suberror %u ndata %u", vcpu->run->internal.suberror,
 		 vcpu->run->internal.ndata);
+	check_run(vcpu, &m);
+	vm_free(vm);
+}
+
+/* A store and a load outside every slot (DS based at 0x20000). */
+GUEST_CODE16(guest_mmio,
+	"	mov $0x2000, %ax\n"
+	"	mov %ax, %ds\n"
+	"	movl $0x12345678, 0x10\n"
+	"	mov 0x20, %eax\n"
+	"	hlt\n");
+
+TEST(run_pages_mmio)
+{
+	struct run_mask m;
+	struct kvm_vcpu *vcpu;
+	struct kvm_vm *vm = fresh(GUEST(guest_mmio), &vcpu, &m);
+
+	vcpu_run_expect_exit(vcpu, KVM_EXIT_MMIO);
+	check_run(vcpu, &m);
+	vcpu_run_expect_exit(vcpu, KVM_EXIT_MMIO);
+	check_run(vcpu, &m);
+	memcpy(vcpu->run->mmio.data, "\x01\x02\x03\x04", 4);
+	vcpu_run_expect_hlt(vcpu);
 	check_run(vcpu, &m);
 	vm_free(vm);
 }
