@@ -622,6 +622,29 @@ const char *kvm_vendor_module(void)
 	return x86_kvm_vendor_module();
 }
 
+bool kvm_real_mode_vm86(void)
+{
+	char buf[4] = "";
+	FILE *f;
+
+	if (test_on_okvm() || !host_vmx())
+		return false;
+	f = fopen("/sys/module/kvm_intel/parameters/unrestricted_guest", "r");
+	if (!f)
+		return false;
+	if (!fgets(buf, sizeof(buf), f))
+		buf[0] = '\0';
+	fclose(f);
+	return buf[0] == 'N';
+}
+
+void skip_if_kvm_real_mode_vm86(const char *what)
+{
+	if (kvm_real_mode_vm86())
+		test_skip("kvm_intel without unrestricted guest (as with ept=0) runs real mode in virtual-8086 mode: %s",
+			  what);
+}
+
 const char *kvm_module_name(void)
 {
 	return test_on_okvm() ? "okvm" : kvm_vendor_module();

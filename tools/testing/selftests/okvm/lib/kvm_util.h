@@ -291,6 +291,18 @@ bool host_vmx(void);
 const char *kvm_vendor_module(void);
 
 /*
+ * True on kvm_intel without unrestricted guest, which ept=0 turns off
+ * too: KVM then runs a real-mode guest in virtual-8086 mode, emulating
+ * what that cannot do, and some of it shows (RFLAGS.IOPL reads 3 in
+ * the guest, KVM_GET_SREGS gives the segments back as they were set, a
+ * triple fault is an emulation failure).  The cases that check those
+ * things of real mode skip there with skip_if_kvm_real_mode_vm86(what
+ * differs).
+ */
+bool kvm_real_mode_vm86(void);
+void skip_if_kvm_real_mode_vm86(const char *what);
+
+/*
  * The module behind the device: "okvm", or the real KVM's vendor module
  * (kvm_vendor_module()), whose refcount the system, VM and vCPU fds take
  * (KVM sets their owner to the vendor module).
