@@ -8,6 +8,7 @@
 #define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
 
 #include <linux/hw_breakpoint.h>
+#include <linux/moduleparam.h>
 #include <linux/sched/signal.h>
 #include <linux/uaccess.h>
 #include <asm/debugreg.h>
@@ -23,6 +24,11 @@
 
 const struct okvm_x86_ops *okvm_ops;
 static u64 okvm_host_xcr0;
+
+/* KVM's kvm_amd.npt and kvm_intel.ept in one: 0 asks for shadow paging. */
+bool okvm_tdp = true;
+module_param_named(tdp, okvm_tdp, bool, 0444);
+MODULE_PARM_DESC(tdp, "Nested paging (AMD NPT, Intel EPT) where the CPU has it; 0: shadow paging");
 
 /* X86_CR0_* and X86_CR4_* give single bits; the checks need these sets. */
 #define CR0_RESERVED_HIGH	GENMASK_ULL(63, 32)
@@ -300,19 +306,26 @@ int okvm_arch_vcpu_create(struct okvm_vcpu *vcpu)
 
 	if (!fpu_alloc_guest_fpstate(&vcpu->arch.fpu))
 		return -ENOMEM;
+	r = okvm_shadow_init(vcpu);
+	if (r)
+		goto err_fpu;
 	r = okvm_ops->vcpu_create(vcpu);
-	if (r) {
-		fpu_free_guest_fpstate(&vcpu->arch.fpu);
-		return r;
-	}
+	if (r)
+		goto err_shadow;
 	okvm_vcpu_reset(vcpu, false);
 	return 0;
+err_shadow:
+	okvm_shadow_destroy(vcpu);
+err_fpu:
+	fpu_free_guest_fpstate(&vcpu->arch.fpu);
+	return r;
 }
 
 void okvm_arch_vcpu_destroy(struct okvm_vcpu *vcpu)
 {
 	okvm_ops->vcpu_free(vcpu);
 	fpu_free_guest_fpstate(&vcpu->arch.fpu);
+	okvm_shadow_destroy(vcpu);
 	okvm_tdp_vcpu_destroy(vcpu);
 }
 
@@ -653,12 +666,18 @@ static bool okvm_long_mode_cs(struct okvm_vcpu *vcpu)
 	return cs.l;
 }
 
-/*
- * MOV to CR0 for a backend that intercepts it (SDM vol. 2, "MOV--Move
- * to/from Control Registers"; entering and leaving IA-32e mode: vol. 3,
- * 10.8.5 and 10.8.5.4).  False for #GP.
+/**
+ * okvm_write_cr0() - MOV to CR0 (also CLTS, LMSW) for a backend that
+ * intercepts it, or the emulator
+ * @vcpu:	the vCPU
+ * @val:	the new value
+ *
+ * The checks of the SDM vol. 2, "MOV--Move to/from Control Registers";
+ * entering and leaving IA-32e mode: vol. 3, 10.8.5 and 10.8.5.4.
+ *
+ * Return: false for #GP.
  */
-static bool okvm_write_cr0(struct okvm_vcpu *vcpu, u64 val)
+bool okvm_write_cr0(struct okvm_vcpu *vcpu, u64 val)
 {
 	u64 old = okvm_get_ctl(vcpu, OKVM_CTL_CR0);
 	u64 cr4 = okvm_get_ctl(vcpu, OKVM_CTL_CR4);
@@ -694,8 +713,14 @@ static bool okvm_write_cr0(struct okvm_vcpu *vcpu, u64 val)
 	return true;
 }
 
-/* MOV to CR4, likewise.  False for #GP. */
-static bool okvm_write_cr4(struct okvm_vcpu *vcpu, u64 val)
+/**
+ * okvm_write_cr4() - MOV to CR4, likewise
+ * @vcpu:	the vCPU
+ * @val:	the new value
+ *
+ * Return: false for #GP.
+ */
+bool okvm_write_cr4(struct okvm_vcpu *vcpu, u64 val)
 {
 	u64 old = okvm_get_ctl(vcpu, OKVM_CTL_CR4);
 	u64 cr0 = okvm_get_ctl(vcpu, OKVM_CTL_CR0);
@@ -719,8 +744,15 @@ static bool okvm_write_cr4(struct okvm_vcpu *vcpu, u64 val)
 	return true;
 }
 
-/* MOV to CR3, likewise: a CPU without TRUE controls may force the exit. */
-static bool okvm_write_cr3(struct okvm_vcpu *vcpu, u64 val)
+/**
+ * okvm_write_cr3() - MOV to CR3, likewise (a VT-x CPU without TRUE
+ * controls may force the exit)
+ * @vcpu:	the vCPU
+ * @val:	the new value
+ *
+ * Return: false for #GP.
+ */
+bool okvm_write_cr3(struct okvm_vcpu *vcpu, u64 val)
 {
 	u64 cr0 = okvm_get_ctl(vcpu, OKVM_CTL_CR0);
 	u64 cr4 = okvm_get_ctl(vcpu, OKVM_CTL_CR4);
@@ -737,6 +769,21 @@ static bool okvm_write_cr3(struct okvm_vcpu *vcpu, u64 val)
 		return false;
 	okvm_ops->set_ctl(vcpu, OKVM_CTL_CR3, val);
 	vcpu->arch.flush_tlb = true;
+	return true;
+}
+
+/**
+ * okvm_write_cr8() - MOV to CR8, likewise
+ * @vcpu:	the vCPU
+ * @val:	the new value
+ *
+ * Return: false for #GP.
+ */
+bool okvm_write_cr8(struct okvm_vcpu *vcpu, u64 val)
+{
+	if (val & ~CR8_PRIORITY_BITS)
+		return false;
+	okvm_ops->set_ctl(vcpu, OKVM_CTL_CR8, val);
 	return true;
 }
 
@@ -762,9 +809,7 @@ static void okvm_handle_cr(struct okvm_vcpu *vcpu, struct okvm_exit *exit)
 		ok = okvm_write_cr4(vcpu, *reg);
 		break;
 	default:
-		ok = !(*reg & ~CR8_PRIORITY_BITS);
-		if (ok)
-			okvm_ops->set_ctl(vcpu, OKVM_CTL_CR8, *reg);
+		ok = okvm_write_cr8(vcpu, *reg);
 		break;
 	}
 	if (ok)
@@ -835,6 +880,10 @@ static int okvm_handle_exit(struct okvm_vcpu *vcpu, struct okvm_exit *exit)
 		if (r == -ENOENT)
 			return okvm_emulate_mmio(vcpu, exit);
 		return r ? r : 1;
+	case OKVM_EXIT_SHADOW_FAULT:
+		return okvm_shadow_fault(vcpu, exit);
+	case OKVM_EXIT_EMULATE:
+		return okvm_emulate_insn(vcpu, exit);
 	case OKVM_EXIT_FAIL_ENTRY:
 		run->exit_reason = KVM_EXIT_FAIL_ENTRY;
 		run->fail_entry.hardware_entry_failure_reason = exit->hw_reason;
@@ -905,6 +954,7 @@ int okvm_arch_vcpu_run(struct okvm_vcpu *vcpu)
 			break;
 		}
 		cond_resched();
+		okvm_shadow_reset(vcpu);
 		memset(&exit, 0, sizeof(exit));
 		okvm_ops->run(vcpu, &exit);
 		r = okvm_handle_exit(vcpu, &exit);
