@@ -13,7 +13,7 @@
  *
  * Like a TLB, the tables hold only translations the guest's tables gave
  * at some point, and are dropped whenever the guest may expect its TLB
- * flushed (SDM vol. 3, 4.10.4; APM vol. 2, 5.5.2): whole on a CR3 load,
+ * flushed (SDM vol. 3, 4.10.4; APM vol. 2, 5.5): whole on a CR3 load,
  * on a change of CR0.PG or WP, of CR4.PAE, PSE, PGE, SMEP, SMAP, PKE or
  * LA57, of EFER.NXE or LMA, and on KVM_SET_SREGS; one address on INVLPG.
  * A guest that changes a present entry must flush it, as on hardware, so
@@ -54,7 +54,7 @@
 				 _PAGE_ACCESSED)
 /*
  * A PAE page-directory-pointer entry has only P and the address: R/W and
- * U/S are reserved there (SDM vol. 3, 4.4.1; APM vol. 2, 5.3.3).
+ * U/S are reserved there (SDM vol. 3, 4.4.1).
  */
 #define SPT_PDPTE		_PAGE_PRESENT
 

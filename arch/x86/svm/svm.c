@@ -709,7 +709,7 @@ static void svm_decode_exit(struct okvm_vcpu *vcpu, struct okvm_exit *exit)
 		break;
 	case SVM_EXIT_NPF:
 	case SVM_EXIT_EXCP_BASE + X86_TRAP_PF:
-		/* Both give the error code and the address (APM 15.12, 15.25.6). */
+		/* Error code in EXITINFO1, address in EXITINFO2 (APM 15.12). */
 		exit->reason = code == SVM_EXIT_NPF ? OKVM_EXIT_TDP_FAULT :
 						      OKVM_EXIT_SHADOW_FAULT;
 		exit->tdp.gpa = c->exit_info2;

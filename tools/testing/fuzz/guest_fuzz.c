@@ -71,6 +71,8 @@
 /* The SVM exit codes an emulation failure names (APM vol. 2, C.1). */
 #define SVM_EXIT_IOIO	0x7b
 #define SVM_EXIT_NPF	0x400
+/* The #PF intercept: what an MMIO access exits with under shadow paging. */
+#define SVM_EXIT_PF	0x4e
 
 /*
  * The VMX basic exit reasons (SDM vol. 3C, appendix C): an emulation
@@ -3494,6 +3496,11 @@ static bool check_internal(struct run_state *rs)
 					(unsigned long long)info2, s->id,
 					(unsigned long long)s->gpa,
 					(unsigned long long)s->size);
+			return true;
+		}
+		/* The same under tdp=0, with a linear address to go on. */
+		if (code == SVM_EXIT_PF) {
+			st.internal_npf++;
 			return true;
 		}
 		if (code == SVM_EXIT_IOIO) {

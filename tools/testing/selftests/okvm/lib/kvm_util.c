@@ -622,20 +622,35 @@ const char *kvm_vendor_module(void)
 	return x86_kvm_vendor_module();
 }
 
-bool kvm_real_mode_vm86(void)
+/* Whether a boolean module parameter reads N (false when it is not there). */
+static bool module_param_off(const char *path)
 {
 	char buf[4] = "";
 	FILE *f;
 
-	if (test_on_okvm() || !host_vmx())
-		return false;
-	f = fopen("/sys/module/kvm_intel/parameters/unrestricted_guest", "r");
+	f = fopen(path, "r");
 	if (!f)
 		return false;
 	if (!fgets(buf, sizeof(buf), f))
 		buf[0] = '\0';
 	fclose(f);
 	return buf[0] == 'N';
+}
+
+bool kvm_real_mode_vm86(void)
+{
+	if (test_on_okvm() || !host_vmx())
+		return false;
+	return module_param_off("/sys/module/kvm_intel/parameters/unrestricted_guest");
+}
+
+bool shadow_paging(void)
+{
+	if (test_on_okvm())
+		return module_param_off("/sys/module/okvm/parameters/tdp");
+	return module_param_off(host_vmx() ?
+				"/sys/module/kvm_intel/parameters/ept" :
+				"/sys/module/kvm_amd/parameters/npt");
 }
 
 void skip_if_kvm_real_mode_vm86(const char *what)

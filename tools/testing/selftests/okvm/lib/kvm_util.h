@@ -303,6 +303,12 @@ bool kvm_real_mode_vm86(void);
 void skip_if_kvm_real_mode_vm86(const char *what);
 
 /*
+ * True when the module under test runs guests with shadow paging: okvm
+ * loaded with tdp=0, kvm_amd with npt=0, kvm_intel with ept=0.
+ */
+bool shadow_paging(void);
+
+/*
  * The module behind the device: "okvm", or the real KVM's vendor module
  * (kvm_vendor_module()), whose refcount the system, VM and vCPU fds take
  * (KVM sets their owner to the vendor module).

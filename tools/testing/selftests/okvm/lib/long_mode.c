@@ -368,6 +368,28 @@ void __vcpu_run_expect_sync(const char *file, int line,
 			  file, line, type, uc.args[0], n);
 }
 
+void __vcpu_run_expect_exception(const char *file, int line,
+				 struct kvm_vcpu *vcpu, uint64_t vector,
+				 uint64_t error_code, const void *rip,
+				 uint64_t cr2)
+{
+	struct ucall uc;
+	uint64_t type = __vcpu_run_ucall(file, line, vcpu, &uc, true);
+
+	if (type != UCALL_EXCEPTION)
+		test_fail("%s:%d: guest ucall type %lu arg 0x%lx, expected an exception",
+			  file, line, type, uc.args[0]);
+	test_log("guest: %s at rip 0x%lx, error code 0x%lx, cr2 0x%lx",
+		 exception_name(uc.args[0]), uc.args[2], uc.args[1],
+		 uc.args[3]);
+	if (uc.args[0] != vector || uc.args[1] != error_code ||
+	    uc.args[2] != (uintptr_t)rip ||
+	    (vector == PF_VECTOR && uc.args[3] != cr2))
+		test_fail("%s:%d: expected %s at rip 0x%lx, error code 0x%lx, cr2 0x%lx",
+			  file, line, exception_name(vector), (uintptr_t)rip,
+			  error_code, vector == PF_VECTOR ? cr2 : uc.args[3]);
+}
+
 void __vcpu_run_expect_done(const char *file, int line,
 			    struct kvm_vcpu *vcpu)
 {

@@ -175,6 +175,17 @@ void __vcpu_run_expect_done(const char *file, int line,
 #define vcpu_run_expect_sync(vcpu, n)					\
 	__vcpu_run_expect_sync(__FILE__, __LINE__, vcpu, n)
 
+void __vcpu_run_expect_exception(const char *file, int line,
+				 struct kvm_vcpu *vcpu, uint64_t vector,
+				 uint64_t error_code, const void *rip,
+				 uint64_t cr2);
+/*
+ * The next ucall must be the report of exception vector with error_code
+ * at rip, and for #PF with cr2 in CR2 (logged either way).
+ */
+#define vcpu_run_expect_exception(vcpu, vector, error_code, rip, cr2)	\
+	__vcpu_run_expect_exception(__FILE__, __LINE__, vcpu, vector,	\
+				    error_code, rip, cr2)
 /* The next ucall must be GUEST_DONE(). */
 #define vcpu_run_expect_done(vcpu)					\
 	__vcpu_run_expect_done(__FILE__, __LINE__, vcpu)
