@@ -793,8 +793,10 @@ static void okvm_handle_cr(struct okvm_vcpu *vcpu, struct okvm_exit *exit)
 	bool ok;
 
 	if (exit->reason == OKVM_EXIT_CR_READ) {
-		*reg = okvm_get_ctl(vcpu, exit->cr.cr == 3 ? OKVM_CTL_CR3 :
-							   OKVM_CTL_CR8);
+		*reg = okvm_get_ctl(vcpu, exit->cr.cr == 0 ? OKVM_CTL_CR0 :
+					  exit->cr.cr == 3 ? OKVM_CTL_CR3 :
+					  exit->cr.cr == 4 ? OKVM_CTL_CR4 :
+							     OKVM_CTL_CR8);
 		okvm_complete_insn(vcpu, exit->next_rip);
 		return;
 	}
@@ -884,6 +886,10 @@ static int okvm_handle_exit(struct okvm_vcpu *vcpu, struct okvm_exit *exit)
 		return okvm_shadow_fault(vcpu, exit);
 	case OKVM_EXIT_EMULATE:
 		return okvm_emulate_insn(vcpu, exit);
+	case OKVM_EXIT_INVLPG:
+		okvm_shadow_invlpg(vcpu, exit->tdp.gpa);
+		okvm_complete_insn(vcpu, exit->next_rip);
+		return 1;
 	case OKVM_EXIT_FAIL_ENTRY:
 		run->exit_reason = KVM_EXIT_FAIL_ENTRY;
 		run->fail_entry.hardware_entry_failure_reason = exit->hw_reason;

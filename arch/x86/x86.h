@@ -50,6 +50,7 @@ enum okvm_exit_reason {
 	OKVM_EXIT_SHADOW_FAULT,	/* #PF under shadow paging */
 	OKVM_EXIT_EMULATE,	/* carry out the instruction at RIP (MOV CR,
 				 * INVLPG... under shadow paging) */
+	OKVM_EXIT_INVLPG,	/* INVLPG of the linear address in @tdp.gpa */
 	OKVM_EXIT_FAIL_ENTRY,	/* the hardware refused the guest state */
 	OKVM_EXIT_HW_OFF,	/* virtualization was switched off (reboot) */
 	OKVM_EXIT_NO_REAL_MODE,	/* the CPU cannot run this mode natively */

@@ -726,9 +726,24 @@ static void svm_decode_exit(struct okvm_vcpu *vcpu, struct okvm_exit *exit)
 	case SVM_EXIT_INVLPG:
 		/*
 		 * Shadow paging.  Without decode assists (QEMU) these exits
-		 * name no operand, so the emulator decodes the instruction.
+		 * name no operand, so the emulator decodes the instruction;
+		 * with them, a MOV's GPR and INVLPG's address are given
+		 * (APM 15.33), and NRIPS the next RIP.
 		 */
 		exit->reason = OKVM_EXIT_EMULATE;
+		if (!(svm_features & SVM_FEATURE_NRIPS) ||
+		    !(svm_features & SVM_FEATURE_DECODE_ASSISTS))
+			break;
+		exit->next_rip = c->next_rip;
+		if (code == SVM_EXIT_INVLPG) {
+			exit->reason = OKVM_EXIT_INVLPG;
+			exit->tdp.gpa = c->exit_info1;
+		} else if (c->exit_info1 & SVM_CR_MOV) {
+			exit->reason = code >= SVM_EXIT_CR_WRITE_BASE ?
+				       OKVM_EXIT_CR_WRITE : OKVM_EXIT_CR_READ;
+			exit->cr.cr = code & 15;
+			exit->cr.reg = c->exit_info1 & SVM_CR_GPR_MASK;
+		}
 		break;
 	case SVM_EXIT_INVALID:
 		exit->reason = OKVM_EXIT_FAIL_ENTRY;

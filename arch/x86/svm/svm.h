@@ -91,6 +91,13 @@
 #define SVM_IOIO_SIZE_MASK		(7 << SVM_IOIO_SIZE_SHIFT)
 #define SVM_IOIO_PORT_SHIFT		16
 
+/*
+ * CR access EXITINFO1 with decode assists: a MOV names its GPR (APM vol.
+ * 2, 15.33); CLTS, LMSW and SMSW leave bit 63 clear.
+ */
+#define SVM_CR_MOV			BIT_ULL(63)
+#define SVM_CR_GPR_MASK			0xfULL
+
 /* Nested page fault exit information 1: the page fault error code. */
 #define SVM_NPF_WRITE			BIT(1)
 
