@@ -338,7 +338,7 @@ int okvm_shadow_fault(struct okvm_vcpu *vcpu, const struct okvm_exit *exit)
 }
 
 /**
- * okvm_shadow_invlpg() - INVLPG under shadow paging
+ * okvm_shadow_invlpg() - INVLPG, for shadow paging
  * @vcpu:	the vCPU
  * @la:		the linear address
  *
@@ -352,6 +352,10 @@ void okvm_shadow_invlpg(struct okvm_vcpu *vcpu, u64 la)
 	u64 *table = s->root, *entry;
 	int level;
 
+	vcpu->arch.flush_tlb = true;
+	/* Nested paging (the emulator met INVLPG on an MMIO exit): no tables. */
+	if (!table)
+		return;
 	mutex_lock(&vcpu->vm->mmu_lock);
 	for (level = s->levels; level > 1; level--) {
 		entry = &table[spt_index(la, level)];
@@ -362,5 +366,4 @@ void okvm_shadow_invlpg(struct okvm_vcpu *vcpu, u64 la)
 	WRITE_ONCE(table[spt_index(la, 1)], 0);
 out:
 	mutex_unlock(&vcpu->vm->mmu_lock);
-	vcpu->arch.flush_tlb = true;
 }
