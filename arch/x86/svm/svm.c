@@ -403,6 +403,9 @@ static void svm_set_ctl(struct okvm_vcpu *vcpu, enum okvm_ctl ctl, u64 val)
 	struct vmcb *vmcb = svm->vmcb;
 
 	if (svm_shadowed_ctl(ctl)) {
+		/* EFER.SVME is the VMCB's alone, as with nested paging. */
+		if (ctl == OKVM_CTL_EFER)
+			val &= ~EFER_SVME;
 		okvm_shadow_ctl_changed(vcpu, ctl, svm->guest[ctl], val);
 		svm->guest[ctl] = val;
 		svm_shadow_sync(vcpu);
