@@ -97,7 +97,7 @@ int okvm_shadow_init(struct okvm_vcpu *vcpu)
 {
 	struct okvm_shadow *s = &vcpu->arch.shadow;
 
-	if (okvm_tdp)
+	if (okvm_tdp_enabled)
 		return 0;
 	/* A PAE CR3 holds a 32-bit address (SDM vol. 3, 4.4.1). */
 	s->root = (u64 *)get_zeroed_page(GFP_KERNEL_ACCOUNT | GFP_DMA32);

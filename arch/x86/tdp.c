@@ -220,7 +220,7 @@ static bool tdp_write_protect_leaf(struct okvm_tdp *tdp, u64 *entry)
  */
 bool okvm_arch_zap_gfn_range(struct okvm *vm, u64 gfn, u64 npages)
 {
-	if (!okvm_tdp) {
+	if (!okvm_tdp_enabled) {
 		okvm_shadow_zap_all(vm);
 		return false;
 	}
@@ -244,7 +244,7 @@ bool okvm_arch_zap_gfn_range(struct okvm *vm, u64 gfn, u64 npages)
  */
 bool okvm_arch_write_protect(struct okvm *vm, u64 gfn, u64 npages)
 {
-	if (!okvm_tdp) {
+	if (!okvm_tdp_enabled) {
 		okvm_shadow_zap_all(vm);
 		return false;
 	}

@@ -26,9 +26,9 @@ const struct okvm_x86_ops *okvm_ops;
 static u64 okvm_host_xcr0;
 
 /* KVM's kvm_amd.npt and kvm_intel.ept in one: 0 asks for shadow paging. */
-bool okvm_tdp = true;
-module_param_named(tdp, okvm_tdp, bool, 0444);
-MODULE_PARM_DESC(tdp, "Nested paging (AMD NPT, Intel EPT) where the CPU has it; 0: shadow paging");
+bool okvm_tdp_enabled = true;
+module_param_named(tdp, okvm_tdp_enabled, bool, 0444);
+MODULE_PARM_DESC(tdp, "Nested paging (NPT, EPT) if the CPU has it; 0: shadow paging");
 
 /* X86_CR0_* and X86_CR4_* give single bits; the checks need these sets. */
 #define CR0_RESERVED_HIGH	GENMASK_ULL(63, 32)

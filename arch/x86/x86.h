@@ -224,7 +224,7 @@ extern const struct okvm_x86_ops *okvm_ops;
  * backend's probe on a CPU without it.  Shadow paging (arch/x86/shadow.c)
  * when not.
  */
-extern bool okvm_tdp;
+extern bool okvm_tdp_enabled;
 
 /* arch/x86/x86.c: helpers for backends and the emulator */
 bool okvm_enter_guest_mode(struct okvm_vcpu *vcpu);

@@ -174,7 +174,7 @@ static int svm_probe(void)
 	}
 	svm_features = cpuid_edx(SVM_CPUID_LEAF);
 	if (!(svm_features & SVM_FEATURE_NPT))
-		okvm_tdp = false;
+		okvm_tdp_enabled = false;
 	svm_max_asid = cpuid_ebx(SVM_CPUID_LEAF) - 1;
 	if (!svm_max_asid || svm_max_asid == U32_MAX) {
 		pr_err("AMD-V reports no ASIDs\n");
@@ -190,7 +190,7 @@ static int svm_probe(void)
 	/* The nested walk uses the host's paging mode (APM 15.25.3). */
 	npt_format.levels = pgtable_l5_enabled() ? 5 : 4;
 	pr_info("AMD-V with %s paging, %u ASIDs%s\n",
-		okvm_tdp ? "nested" : "shadow", svm_max_asid,
+		okvm_tdp_enabled ? "nested" : "shadow", svm_max_asid,
 		svm_features & SVM_FEATURE_NRIPS ? "" : ", no NRIPS");
 	return 0;
 }
@@ -349,8 +349,9 @@ static void svm_set_dt(struct okvm_vcpu *vcpu, const struct kvm_dtable *dt,
 /* Control registers the hardware sees otherwise under shadow paging. */
 static bool svm_shadowed_ctl(enum okvm_ctl ctl)
 {
-	return !okvm_tdp && (ctl == OKVM_CTL_CR0 || ctl == OKVM_CTL_CR3 ||
-			     ctl == OKVM_CTL_CR4 || ctl == OKVM_CTL_EFER);
+	return !okvm_tdp_enabled &&
+	       (ctl == OKVM_CTL_CR0 || ctl == OKVM_CTL_CR3 ||
+		ctl == OKVM_CTL_CR4 || ctl == OKVM_CTL_EFER);
 }
 
 /*
@@ -492,7 +493,7 @@ static void svm_vcpu_reset(struct okvm_vcpu *vcpu)
 	c->msrpm_base_pa = page_to_phys(svm_msrpm);
 	/* The guest's IF masks only virtual interrupts (APM 15.21.1). */
 	c->int_ctl = SVM_V_INTR_MASKING;
-	if (okvm_tdp) {
+	if (okvm_tdp_enabled) {
 		c->nested_ctl = SVM_NESTED_CTL_NP_ENABLE;
 		c->nested_cr3 = okvm_tdp_root_pa(vcpu->vm);
 	} else {

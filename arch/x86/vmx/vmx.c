@@ -344,7 +344,7 @@ static int vmx_probe(void)
 	 * Shadow paging needs real mode without unrestricted guest, which
 	 * this backend cannot run yet.
 	 */
-	if (!okvm_tdp) {
+	if (!okvm_tdp_enabled) {
 		pr_err("VT-x: shadow paging (tdp=0) is not supported yet\n");
 		return -ENODEV;
 	}
