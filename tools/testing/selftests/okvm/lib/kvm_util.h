@@ -45,6 +45,14 @@
 #define EFER_LMA		(1UL << 10)
 #define EFER_NX			(1UL << 11)
 
+/* Page table entry bits (4-level paging), for guests' page tables. */
+#define PTE_P			(1UL << 0)
+#define PTE_RW			(1UL << 1)
+#define PTE_A			(1UL << 5)
+#define PTE_D			(1UL << 6)
+#define PTE_PS			(1UL << 7)	/* a 2 MiB or 1 GiB page */
+#define PTE_ADDR_MASK		0x000ffffffffff000UL
+
 #define __stringify_1(x)	#x
 #define __stringify(x)		__stringify_1(x)
 
@@ -331,5 +339,15 @@ bool wait_child(pid_t pid, int *status, unsigned int ms);
 
 /* Milliseconds on CLOCK_MONOTONIC, for measuring how long things take. */
 uint64_t now_ms(void);
+
+/* n quadwords of xorshift64 from seed (not 0), for data a guest reads. */
+void fill_random(uint64_t *p, size_t n, uint64_t seed);
+
+/*
+ * Rotate left by 5 and XOR, over n quadwords: the sum guests compute
+ * over data the host wrote, an order-dependent one.  A long-mode C
+ * guest may call it too.
+ */
+uint64_t checksum64(const uint64_t *p, size_t n);
 
 #endif /* OKVM_SELFTEST_KVM_UTIL_H */
