@@ -307,9 +307,9 @@ int okvm_shadow_fault(struct okvm_vcpu *vcpu, const struct okvm_exit *exit)
 	case 0:
 		break;
 	case OKVM_WALK_PF:
+		/* Also on the way to another event's handler: #DF or worse. */
 		okvm_ops->set_ctl(vcpu, OKVM_CTL_CR2, la);
-		okvm_queue_exception(vcpu, X86_TRAP_PF, true, w.error_code);
-		return 1;
+		return okvm_queue_fault(vcpu, X86_TRAP_PF, w.error_code);
 	case -EAGAIN:
 		return 1;
 	case -ENOENT:

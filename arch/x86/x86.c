@@ -821,6 +821,61 @@ static void okvm_handle_cr(struct okvm_vcpu *vcpu, struct okvm_exit *exit)
 }
 
 /*
+ * A triple fault.  The VMCB is undefined after a shutdown intercept (APM
+ * vol. 2, "Miscellaneous Intercepts"), and KVM on AMD answers with an
+ * INIT; a VMCS keeps the state of the triple fault, and KVM on Intel
+ * leaves it so.  okvm does as KVM does.
+ */
+static int okvm_shutdown(struct okvm_vcpu *vcpu)
+{
+	if (okvm_ops->init_on_shutdown)
+		okvm_vcpu_reset(vcpu, true);
+	vcpu->run->exit_reason = KVM_EXIT_SHUTDOWN;
+	return 0;
+}
+
+/* #DE, #TS, #NP, #SS and #GP (SDM vol. 3, 6.15, table 6-4). */
+static bool okvm_contributory(u8 vector)
+{
+	return vector == X86_TRAP_DE ||
+	       (vector >= X86_TRAP_TS && vector <= X86_TRAP_GP);
+}
+
+/**
+ * okvm_queue_fault() - queue a fault okvm found while the vCPU may have
+ * been delivering an event (one an exit cut short is pending again)
+ * @vcpu:	the vCPU
+ * @vector:	a fault with an error code (#PF for shadow paging)
+ * @error_code:	its error code
+ *
+ * The processor's rules for a fault during delivery (SDM vol. 3, 6.15,
+ * table 6-5; APM vol. 2, 8.2.9): #PF or a contributory fault while
+ * delivering #PF, or a contributory fault while delivering one, is #DF;
+ * either while delivering #DF shuts the processor down.  Anything else
+ * is delivered first, replacing the event.
+ *
+ * Return: 1 to enter the guest, 0 with KVM_EXIT_SHUTDOWN in vcpu->run.
+ */
+int okvm_queue_fault(struct okvm_vcpu *vcpu, u8 vector, u32 error_code)
+{
+	const struct okvm_event *ev = &vcpu->arch.event;
+	bool serious = vector == X86_TRAP_PF || okvm_contributory(vector);
+
+	if (ev->pending && ev->type == OKVM_EVENT_EXCEPTION && serious) {
+		if (ev->vector == X86_TRAP_DF)
+			return okvm_shutdown(vcpu);
+		if (ev->vector == X86_TRAP_PF ||
+		    (okvm_contributory(ev->vector) &&
+		     okvm_contributory(vector))) {
+			okvm_queue_exception(vcpu, X86_TRAP_DF, true, 0);
+			return 1;
+		}
+	}
+	okvm_queue_exception(vcpu, vector, true, error_code);
+	return 1;
+}
+
+/*
  * Return: 1 to enter the guest again, 0 to return to userspace with
  * vcpu->run describing why, or a negative errno for KVM_RUN.
  */
@@ -866,16 +921,7 @@ static int okvm_handle_exit(struct okvm_vcpu *vcpu, struct okvm_exit *exit)
 		okvm_emulation_failure(vcpu, exit, NULL, 0);
 		return 0;
 	case OKVM_EXIT_SHUTDOWN:
-		/*
-		 * The VMCB is undefined after a shutdown intercept (APM
-		 * vol. 2, "Miscellaneous Intercepts"), and KVM on AMD answers
-		 * with an INIT; a VMCS keeps the state of the triple fault,
-		 * and KVM on Intel leaves it so.  okvm does as KVM does.
-		 */
-		if (okvm_ops->init_on_shutdown)
-			okvm_vcpu_reset(vcpu, true);
-		run->exit_reason = KVM_EXIT_SHUTDOWN;
-		return 0;
+		return okvm_shutdown(vcpu);
 	case OKVM_EXIT_TDP_FAULT:
 		r = okvm_tdp_fault(vcpu, exit->tdp.gpa, exit->tdp.write);
 		/* No memslot, or a write to a read-only one: MMIO. */

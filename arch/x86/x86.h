@@ -235,6 +235,7 @@ void okvm_put_guest_state(struct okvm_vcpu *vcpu);
 u64 okvm_get_ctl(struct okvm_vcpu *vcpu, enum okvm_ctl ctl);
 void okvm_queue_exception(struct okvm_vcpu *vcpu, u8 vector, bool has_error,
 			  u32 error_code);
+int okvm_queue_fault(struct okvm_vcpu *vcpu, u8 vector, u32 error_code);
 u32 okvm_take_event(struct okvm_vcpu *vcpu, bool real_mode, u32 *error_code);
 void okvm_requeue_event(struct okvm_vcpu *vcpu, u32 info, u32 error_code);
 void okvm_complete_insn(struct okvm_vcpu *vcpu, unsigned long next_rip);

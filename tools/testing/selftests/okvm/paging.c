@@ -5,9 +5,10 @@
  * 4.10; AMD APM vol. 2, 5.4 to 5.5): a changed entry counts after
  * INVLPG or a CR3 load, the accessed and dirty flags are set by reads
  * and writes, CR0.WP=0 lets supervisor writes through read-only pages,
- * and a #PF carries the error code and CR2 of the access.  With nested
- * paging the CPU does all of it; under shadow paging (okvm tdp=0,
- * kvm_amd npt=0) the hypervisor must, which is what these cases are for.
+ * a #PF carries the error code and CR2 of the access, and one met on the
+ * way to the #PF handler is a double fault.  With nested paging the CPU
+ * does all of it; under shadow paging (okvm tdp=0, kvm_amd npt=0) the
+ * hypervisor must, which is what these cases are for.
  *
  * The host maps ALIAS_GVA to page A of the test memory, and the lib's
  * memory, page tables included, at SYS_GVA; the guest finds the entry
@@ -203,6 +204,34 @@ TEST(not_present_after_invlpg)
 	extern const char np_rip[];
 
 	run_to_pf(guest_not_present, PFERR_WRITE, np_rip);
+}
+
+extern const char lm_vectors[];
+
+static void guest_handler_unmapped(void)
+{
+	volatile uint64_t *pte = guest_pte((uintptr_t)lm_vectors);
+
+	*pte &= ~PG_P;
+	invlpg((uintptr_t)lm_vectors);
+	*alias = MARK_C;
+	GUEST_DONE();
+}
+
+/*
+ * The page of the lib's exception handlers made not present: whatever
+ * faults next (the write, or the fetch when the code shares the page),
+ * the #PF handler's fetch faults too, which is #DF, whose handler's
+ * fetch faults again: a triple fault (SDM vol. 3, 6.15).
+ */
+TEST(pf_handler_unmapped)
+{
+	struct kvm_vcpu *vcpu;
+	struct kvm_vm *vm = paging_vm(guest_handler_unmapped, &vcpu);
+
+	vcpu_run_expect_exit(vcpu, KVM_EXIT_SHUTDOWN);
+	vcpu_free(vcpu);
+	vm_free(vm);
 }
 
 static void guest_reserved(void)
