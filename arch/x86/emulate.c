@@ -33,9 +33,10 @@
  * A0-A3), MOVZX, MOVSX, MOVSXD, the ALU forms with a memory operand (ADD,
  * OR, ADC, SBB, AND, SUB, XOR, CMP; 00-3B and 80-83), TEST (84, 85, F6,
  * F7), XCHG (86, 87), MOVS, STOS and LODS; INS and OUTS for port I/O.
- * Anything else stops with KVM_EXIT_INTERNAL_ERROR at CPL 0 and raises
- * #UD above it, as in KVM.  XCHG and LOCKed forms are not atomic towards
- * other vCPUs on RAM.
+ * Under shadow paging, MOV to and from CR0, CR2, CR3, CR4 and CR8, CLTS,
+ * LMSW, SMSW and INVLPG too (okvm_emulate_insn()).  Anything else stops
+ * with KVM_EXIT_INTERNAL_ERROR at CPL 0 and raises #UD above it, as in
+ * KVM.  XCHG and LOCKed forms are not atomic towards other vCPUs on RAM.
  */
 #define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
 
@@ -112,6 +113,7 @@ struct emul {
 	unsigned int ad_bytes;
 	u8 rex;
 	u8 rep;			/* 0, 0xf2 or 0xf3 */
+	bool lock;
 	int seg_override;	/* -1: none */
 	bool twobyte;
 	u8 opcode;
@@ -469,6 +471,7 @@ static int emul_prefixes(struct emul *e)
 			break;
 		case 0xf0:
 			/* LOCK: the hardware has already checked its use. */
+			e->lock = true;
 			break;
 		case 0x26:
 		case 0x2e:
@@ -505,6 +508,60 @@ sizes:
 	return EMUL_DONE;
 }
 
+/*
+ * The system instructions shadow paging intercepts: 0F 01 /4 SMSW, /6
+ * LMSW, /7 INVLPG; 0F 06 CLTS; 0F 20 and 0F 22 MOV from and to CRn.
+ */
+static bool emul_is_sys(struct emul *e)
+{
+	return e->twobyte && (e->opcode == 0x01 || e->opcode == 0x06 ||
+			      e->opcode == 0x20 || e->opcode == 0x22);
+}
+
+static int emul_decode_sys(struct emul *e)
+{
+	u8 modrm;
+	int r;
+
+	switch (e->opcode) {
+	case 0x01:
+		r = emul_modrm(e, &e->dst, 2);
+		if (r)
+			return r;
+		switch (e->modrm_reg & 7) {
+		case 4:		/* SMSW: all of CR0 to a register */
+			if (e->dst.kind == OP_REG)
+				e->dst.bytes = e->op_bytes;
+			return EMUL_DONE;
+		case 6:		/* LMSW */
+			return EMUL_DONE;
+		case 7:		/* INVLPG; register forms are other insns */
+			return e->dst.kind == OP_MEM ? EMUL_DONE : EMUL_FAIL;
+		default:
+			return EMUL_FAIL;
+		}
+	case 0x20:
+	case 0x22:
+		/*
+		 * Always a register, whatever ModRM.mod says, of 64 bits in
+		 * 64-bit mode and 32 otherwise (SDM vol. 2, "MOV--Move
+		 * to/from Control Registers").  On AMD, LOCK makes CR0 CR8
+		 * (APM vol. 3, "MOV CRn").
+		 */
+		r = emul_byte(e, &modrm);
+		if (r)
+			return r;
+		e->modrm_reg = ((modrm >> 3) & 7) | ((e->rex & REX_R) ? 8 : 0);
+		if (e->lock && !e->modrm_reg)
+			e->modrm_reg = 8;
+		emul_reg_op(e, &e->dst, (modrm & 7) | ((e->rex & REX_B) ? 8 : 0),
+			    e->mode == 64 ? 8 : 4);
+		return EMUL_DONE;
+	default:	/* CLTS */
+		return EMUL_DONE;
+	}
+}
+
 static int emul_decode_twobyte(struct emul *e)
 {
 	int r;
@@ -512,6 +569,8 @@ static int emul_decode_twobyte(struct emul *e)
 	r = emul_byte(e, &e->opcode);
 	if (r)
 		return r;
+	if (emul_is_sys(e))
+		return emul_decode_sys(e);
 	switch (e->opcode) {
 	case 0xb6:	/* MOVZX Gv, Eb */
 	case 0xb7:	/* MOVZX Gv, Ew */
@@ -886,11 +945,91 @@ static int emul_string(struct emul *e)
 	return EMUL_DONE;
 }
 
+/* MOV from or to CRn; #UD for a control register that does not exist. */
+static int emul_mov_cr(struct emul *e)
+{
+	static const int ctl[] = {
+		[0] = OKVM_CTL_CR0, [1] = -1, [2] = OKVM_CTL_CR2,
+		[3] = OKVM_CTL_CR3, [4] = OKVM_CTL_CR4, [5 ... 7] = -1,
+		[8] = OKVM_CTL_CR8,
+	};
+	struct okvm_vcpu *vcpu = e->vcpu;
+	u8 cr = e->modrm_reg;
+	bool ok = true;
+	u64 val = 0;
+
+	if (cr >= ARRAY_SIZE(ctl) || ctl[cr] < 0)
+		return emul_exception(e, X86_TRAP_UD, false, 0);
+	if (e->opcode == 0x20)
+		return emul_write_op(e, &e->dst, okvm_get_ctl(vcpu, ctl[cr]));
+	emul_read_op(e, &e->dst, &val);
+	switch (cr) {
+	case 0:
+		ok = okvm_write_cr0(vcpu, val);
+		break;
+	case 2:
+		okvm_ops->set_ctl(vcpu, OKVM_CTL_CR2, val);
+		break;
+	case 3:
+		ok = okvm_write_cr3(vcpu, val);
+		break;
+	case 4:
+		ok = okvm_write_cr4(vcpu, val);
+		break;
+	default:
+		ok = okvm_write_cr8(vcpu, val);
+		break;
+	}
+	return ok ? EMUL_DONE : emul_gp(e);
+}
+
+/*
+ * The system instructions, all CPL 0 but SMSW (SDM vol. 2); the
+ * processor checks the CPL before the intercept (APM vol. 2, 15.7.1), so
+ * this check only matters to an instruction reached some other way.
+ * The control register writes come last: nothing faults after them.
+ */
+static int emul_sys(struct emul *e)
+{
+	u64 cr0 = e->pg.cr0, val, la;
+	u8 vector;
+	int r;
+
+	if (e->opcode == 0x01 && (e->modrm_reg & 7) == 4)
+		return emul_write_op(e, &e->dst, cr0);
+	if (e->cpl)
+		return emul_gp(e);
+	switch (e->opcode) {
+	case 0x06:	/* CLTS */
+		return okvm_write_cr0(e->vcpu, cr0 & ~X86_CR0_TS) ?
+		       EMUL_DONE : emul_gp(e);
+	case 0x20:
+	case 0x22:
+		return emul_mov_cr(e);
+	}
+	if ((e->modrm_reg & 7) == 6) {
+		/* LMSW loads PE, MP, EM and TS, and cannot clear PE. */
+		r = emul_read_op(e, &e->dst, &val);
+		if (r)
+			return r;
+		val = (cr0 & ~(X86_CR0_MP | X86_CR0_EM | X86_CR0_TS)) |
+		      (val & (X86_CR0_PE | X86_CR0_MP | X86_CR0_EM |
+			      X86_CR0_TS));
+		return okvm_write_cr0(e->vcpu, val) ? EMUL_DONE : emul_gp(e);
+	}
+	/* INVLPG makes no segment or canonical check: only the address. */
+	emul_seg_check(e, e->dst.seg, e->dst.ea, 1, false, &la, &vector);
+	okvm_shadow_invlpg(e->vcpu, la);
+	return EMUL_DONE;
+}
+
 static int emul_execute(struct emul *e)
 {
 	u64 d = 0, s = 0;
 	int op, r;
 
+	if (emul_is_sys(e))
+		return emul_sys(e);
 	if (e->twobyte) {
 		unsigned int sbytes = e->src.bytes;
 
@@ -1269,6 +1408,20 @@ static int emul_pio_decode(struct emul *e, struct emul_pio *p)
 	if (!r && !emul_is_string_io(e))
 		r = EMUL_FAIL;
 	return r ? r : emul_pio_chunk(e, p);
+}
+
+/**
+ * okvm_emulate_insn() - carry out the instruction at RIP
+ * @vcpu:	the vCPU
+ * @exit:	the exit that asked for it (a control register access or
+ *		INVLPG under shadow paging)
+ *
+ * Return: as okvm_emulate_mmio().
+ */
+int okvm_emulate_insn(struct okvm_vcpu *vcpu, const struct okvm_exit *exit)
+{
+	vcpu->arch.emul.nr_reads = 0;
+	return emul_insn(vcpu, exit, NULL, 0);
 }
 
 /**

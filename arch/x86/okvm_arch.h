@@ -45,6 +45,19 @@ struct okvm_tdp_cache {
 };
 
 /**
+ * struct okvm_shadow - a vCPU's shadow page tables (arch/x86/shadow.c)
+ * @root:	top-level table: a PML4 for a guest in long mode, else the
+ *		PAE page-directory-pointer table; below 4 GiB for the latter
+ * @levels:	4 or 3 (PAE), chosen when the tables were last thrown away
+ * @reset:	throw the tables away before the next entry
+ */
+struct okvm_shadow {
+	u64 *root;
+	int levels;
+	bool reset;
+};
+
+/**
  * struct okvm_arch - per-VM x86 state
  * @tdp:	guest-physical to host-physical translation
  * @tsc_offset:	added to the host TSC to give the guest's, for every vCPU
@@ -168,7 +181,8 @@ struct okvm_event {
  * @emul:	emulated instruction in flight to userspace
  * @event:	event queued for the guest
  * @flush_tlb:	flush this vCPU's guest translations before the next entry
- * @tdp_cache:	table pages for the next nested page fault
+ * @tdp_cache:	table pages for the next nested or shadow page fault
+ * @shadow:	shadow page tables, with tdp=0
  * @vendor:	the backend's per-vCPU data
  */
 struct okvm_vcpu_arch {
@@ -186,6 +200,7 @@ struct okvm_vcpu_arch {
 	struct okvm_event event;
 	bool flush_tlb;
 	struct okvm_tdp_cache tdp_cache;
+	struct okvm_shadow shadow;
 	void *vendor;
 };
 

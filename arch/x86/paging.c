@@ -222,6 +222,7 @@ static int walk_once(struct okvm_vcpu *vcpu, const struct okvm_paging *pg,
 	w->writable = writable;
 	w->user = user;
 	w->nx = nx;
+	w->dirty = (pte[w->level - 1] & _PAGE_DIRTY) || (access & OKVM_PF_WRITE);
 
 	/* Accessed on every level used, dirty on the leaf of a write. */
 	for (level = top; level > w->level; level--) {
@@ -267,6 +268,7 @@ int okvm_walk(struct okvm_vcpu *vcpu, const struct okvm_paging *pg, u64 la,
 		w->gpa = la;
 		w->writable = true;
 		w->user = true;
+		w->dirty = true;
 		return 0;
 	}
 	for (tries = 0; tries < WALK_AD_TRIES && r == -EAGAIN; tries++)

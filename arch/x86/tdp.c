@@ -119,13 +119,13 @@ void okvm_tdp_vcpu_destroy(struct okvm_vcpu *vcpu)
 }
 
 /*
- * Fill the cache with enough zeroed pages for one mapping, before taking
+ * Fill the cache with @tables zeroed pages for one mapping, before taking
  * mmu_lock: an allocation under the lock could enter reclaim, and reclaim
  * unmapping a guest page calls the MMU notifier, which takes the lock.
  */
-static int tdp_cache_fill(struct okvm_tdp_cache *cache)
+static int tdp_cache_fill(struct okvm_tdp_cache *cache, int tables)
 {
-	while (cache->nr < okvm_tdp_levels() - 1) {
+	while (cache->nr < tables) {
 		void *page = (void *)get_zeroed_page(GFP_KERNEL_ACCOUNT);
 
 		if (!page)
@@ -213,12 +213,17 @@ static bool tdp_write_protect_leaf(struct okvm_tdp *tdp, u64 *entry)
  *
  * A 2 MiB leaf that maps part of the range goes whole.  When this returns
  * true the caller flushes the TLBs (okvm_flush_remote_tlbs()) before
- * anything may reuse the pages.
+ * anything may reuse the pages.  Under shadow paging every vCPU's shadow
+ * tables go, flushed here already.
  *
- * Return: true when a leaf was removed.
+ * Return: true when a leaf was removed and the caller owes the flush.
  */
 bool okvm_arch_zap_gfn_range(struct okvm *vm, u64 gfn, u64 npages)
 {
+	if (!okvm_tdp_enabled) {
+		okvm_shadow_zap_all(vm);
+		return false;
+	}
 	return tdp_for_each_leaf(&vm->arch.tdp, gfn, gfn + npages,
 				 tdp_zap_leaf);
 }
@@ -231,12 +236,18 @@ bool okvm_arch_zap_gfn_range(struct okvm *vm, u64 gfn, u64 npages)
  *
  * For dirty logging.  A 2 MiB leaf becomes read-only whole; the write
  * that faults on it replaces it with 4 KiB leaves (tdp_map()).  When this
- * returns true the caller flushes the TLBs.
+ * returns true the caller flushes the TLBs.  Under shadow paging every
+ * vCPU's shadow tables go (flushed here already): the next write faults.
  *
- * Return: true when a leaf lost its write permission.
+ * Return: true when a leaf lost its write permission and the caller owes
+ * the flush.
  */
 bool okvm_arch_write_protect(struct okvm *vm, u64 gfn, u64 npages)
 {
+	if (!okvm_tdp_enabled) {
+		okvm_shadow_zap_all(vm);
+		return false;
+	}
 	return tdp_for_each_leaf(&vm->arch.tdp, gfn, gfn + npages,
 				 tdp_write_protect_leaf);
 }
@@ -368,29 +379,37 @@ static void tdp_map(struct okvm_vcpu *vcpu, u64 gpa, int level, u64 hpa,
 }
 
 /**
- * okvm_tdp_fault() - map the page a guest access faulted on
+ * okvm_map_gfn() - look up the page behind a guest frame and map it
  * @vcpu:	the vCPU that faulted
- * @gpa:	guest-physical address
+ * @gfn:	guest frame
  * @write:	the access was a write
+ * @tables:	table pages @map may take from vcpu->arch.tdp_cache
+ * @map:	installs the mapping, with mmu_lock held
+ * @data:	for @map
  *
- * Return: 0 when mapped, or when the guest should just try again (another
- * vCPU mapped it, or the VMM's mm or the memslots changed meanwhile);
- * -ENOENT when no memslot holds @gpa or it is a write to a read-only slot
+ * The lookup shared by nested (okvm_tdp_fault()) and shadow paging
+ * (arch/x86/shadow.c).  The page is pinned only until @map has run; a
+ * read-only slot, and a read in a slot that logs dirty pages, are mapped
+ * read-only, so that the first write faults and is logged.  @map is not
+ * called when the VMM's mm or the memslots changed meanwhile.
+ *
+ * Return: 0 when mapped, or when the guest should just try again;
+ * -ENOENT when no memslot holds @gfn or it is a write to a read-only slot
  * (MMIO for the caller); -EFAULT when the userspace memory behind it
  * cannot be had; -ENOMEM.
  */
-int okvm_tdp_fault(struct okvm_vcpu *vcpu, u64 gpa, bool write)
+int okvm_map_gfn(struct okvm_vcpu *vcpu, u64 gfn, bool write, int tables,
+		 okvm_map_fn map, void *data)
 {
 	struct okvm *vm = vcpu->vm;
-	u64 gfn = gpa >> PAGE_SHIFT;
 	struct okvm_memslot *slot;
 	unsigned long hva, seq;
 	struct page *page;
 	bool writable, may_write;
-	u64 gen, hpa;
-	int r, level = 1;
+	u64 gen;
+	int r;
 
-	r = tdp_cache_fill(&vcpu->arch.tdp_cache);
+	r = tdp_cache_fill(&vcpu->arch.tdp_cache, tables);
 	if (r)
 		return r;
 
@@ -401,10 +420,6 @@ int okvm_tdp_fault(struct okvm_vcpu *vcpu, u64 gpa, bool write)
 		return -ENOENT;
 	}
 	hva = okvm_gfn_to_hva(slot, gfn);
-	/*
-	 * A read-only slot is mapped read-only; so is a read in a slot that
-	 * logs dirty pages, so that the first write is seen.
-	 */
 	may_write = !(slot->flags & KVM_MEM_READONLY) &&
 		    (write || !slot->dirty_bitmap);
 	gen = vm->slots.generation;
@@ -419,18 +434,40 @@ int okvm_tdp_fault(struct okvm_vcpu *vcpu, u64 gpa, bool write)
 	mutex_lock(&vm->mmu_lock);
 	if (vm->slots.generation != gen || okvm_mmu_invalidate_retry(vm, seq))
 		goto out;
-	hpa = page_to_phys(page);
-	if (tdp_can_map_huge(vm, slot, gfn, hva)) {
-		level = 2;
-		hpa = (hpa - (hva & (PMD_SIZE - 1))) & TDP_HUGE_ADDR_MASK;
-	}
-	tdp_map(vcpu, gpa, level, hpa, writable);
+	map(vcpu, slot, gfn, hva, page_to_phys(page), writable, data);
 	if (writable)
 		okvm_mark_page_dirty(slot, gfn);
 out:
 	mutex_unlock(&vm->mmu_lock);
 	unpin_user_page(page);
 	return 0;
+}
+
+static void tdp_map_page(struct okvm_vcpu *vcpu,
+			 const struct okvm_memslot *slot, u64 gfn,
+			 unsigned long hva, u64 hpa, bool writable, void *data)
+{
+	int level = 1;
+
+	if (tdp_can_map_huge(vcpu->vm, slot, gfn, hva)) {
+		level = 2;
+		hpa = (hpa - (hva & (PMD_SIZE - 1))) & TDP_HUGE_ADDR_MASK;
+	}
+	tdp_map(vcpu, gfn << PAGE_SHIFT, level, hpa, writable);
+}
+
+/**
+ * okvm_tdp_fault() - map the page a guest access faulted on
+ * @vcpu:	the vCPU that faulted
+ * @gpa:	guest-physical address
+ * @write:	the access was a write
+ *
+ * Return: as okvm_map_gfn().
+ */
+int okvm_tdp_fault(struct okvm_vcpu *vcpu, u64 gpa, bool write)
+{
+	return okvm_map_gfn(vcpu, gpa >> PAGE_SHIFT, write,
+			    okvm_tdp_levels() - 1, tdp_map_page, NULL);
 }
 
 /**

@@ -8,6 +8,7 @@
 #define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
 
 #include <linux/hw_breakpoint.h>
+#include <linux/moduleparam.h>
 #include <linux/sched/signal.h>
 #include <linux/uaccess.h>
 #include <asm/debugreg.h>
@@ -23,6 +24,11 @@
 
 const struct okvm_x86_ops *okvm_ops;
 static u64 okvm_host_xcr0;
+
+/* KVM's kvm_amd.npt and kvm_intel.ept in one: 0 asks for shadow paging. */
+bool okvm_tdp_enabled = true;
+module_param_named(tdp, okvm_tdp_enabled, bool, 0444);
+MODULE_PARM_DESC(tdp, "Nested paging (NPT, EPT) if the CPU has it; 0: shadow paging");
 
 /* X86_CR0_* and X86_CR4_* give single bits; the checks need these sets. */
 #define CR0_RESERVED_HIGH	GENMASK_ULL(63, 32)
@@ -300,19 +306,26 @@ int okvm_arch_vcpu_create(struct okvm_vcpu *vcpu)
 
 	if (!fpu_alloc_guest_fpstate(&vcpu->arch.fpu))
 		return -ENOMEM;
+	r = okvm_shadow_init(vcpu);
+	if (r)
+		goto err_fpu;
 	r = okvm_ops->vcpu_create(vcpu);
-	if (r) {
-		fpu_free_guest_fpstate(&vcpu->arch.fpu);
-		return r;
-	}
+	if (r)
+		goto err_shadow;
 	okvm_vcpu_reset(vcpu, false);
 	return 0;
+err_shadow:
+	okvm_shadow_destroy(vcpu);
+err_fpu:
+	fpu_free_guest_fpstate(&vcpu->arch.fpu);
+	return r;
 }
 
 void okvm_arch_vcpu_destroy(struct okvm_vcpu *vcpu)
 {
 	okvm_ops->vcpu_free(vcpu);
 	fpu_free_guest_fpstate(&vcpu->arch.fpu);
+	okvm_shadow_destroy(vcpu);
 	okvm_tdp_vcpu_destroy(vcpu);
 }
 
@@ -653,12 +666,18 @@ static bool okvm_long_mode_cs(struct okvm_vcpu *vcpu)
 	return cs.l;
 }
 
-/*
- * MOV to CR0 for a backend that intercepts it (SDM vol. 2, "MOV--Move
- * to/from Control Registers"; entering and leaving IA-32e mode: vol. 3,
- * 10.8.5 and 10.8.5.4).  False for #GP.
+/**
+ * okvm_write_cr0() - MOV to CR0 (also CLTS, LMSW) for a backend that
+ * intercepts it, or the emulator
+ * @vcpu:	the vCPU
+ * @val:	the new value
+ *
+ * The checks of the SDM vol. 2, "MOV--Move to/from Control Registers";
+ * entering and leaving IA-32e mode: vol. 3, 10.8.5 and 10.8.5.4.
+ *
+ * Return: false for #GP.
  */
-static bool okvm_write_cr0(struct okvm_vcpu *vcpu, u64 val)
+bool okvm_write_cr0(struct okvm_vcpu *vcpu, u64 val)
 {
 	u64 old = okvm_get_ctl(vcpu, OKVM_CTL_CR0);
 	u64 cr4 = okvm_get_ctl(vcpu, OKVM_CTL_CR4);
@@ -694,8 +713,14 @@ static bool okvm_write_cr0(struct okvm_vcpu *vcpu, u64 val)
 	return true;
 }
 
-/* MOV to CR4, likewise.  False for #GP. */
-static bool okvm_write_cr4(struct okvm_vcpu *vcpu, u64 val)
+/**
+ * okvm_write_cr4() - MOV to CR4, likewise
+ * @vcpu:	the vCPU
+ * @val:	the new value
+ *
+ * Return: false for #GP.
+ */
+bool okvm_write_cr4(struct okvm_vcpu *vcpu, u64 val)
 {
 	u64 old = okvm_get_ctl(vcpu, OKVM_CTL_CR4);
 	u64 cr0 = okvm_get_ctl(vcpu, OKVM_CTL_CR0);
@@ -719,8 +744,15 @@ static bool okvm_write_cr4(struct okvm_vcpu *vcpu, u64 val)
 	return true;
 }
 
-/* MOV to CR3, likewise: a CPU without TRUE controls may force the exit. */
-static bool okvm_write_cr3(struct okvm_vcpu *vcpu, u64 val)
+/**
+ * okvm_write_cr3() - MOV to CR3, likewise (a VT-x CPU without TRUE
+ * controls may force the exit)
+ * @vcpu:	the vCPU
+ * @val:	the new value
+ *
+ * Return: false for #GP.
+ */
+bool okvm_write_cr3(struct okvm_vcpu *vcpu, u64 val)
 {
 	u64 cr0 = okvm_get_ctl(vcpu, OKVM_CTL_CR0);
 	u64 cr4 = okvm_get_ctl(vcpu, OKVM_CTL_CR4);
@@ -740,14 +772,31 @@ static bool okvm_write_cr3(struct okvm_vcpu *vcpu, u64 val)
 	return true;
 }
 
+/**
+ * okvm_write_cr8() - MOV to CR8, likewise
+ * @vcpu:	the vCPU
+ * @val:	the new value
+ *
+ * Return: false for #GP.
+ */
+bool okvm_write_cr8(struct okvm_vcpu *vcpu, u64 val)
+{
+	if (val & ~CR8_PRIORITY_BITS)
+		return false;
+	okvm_ops->set_ctl(vcpu, OKVM_CTL_CR8, val);
+	return true;
+}
+
 static void okvm_handle_cr(struct okvm_vcpu *vcpu, struct okvm_exit *exit)
 {
 	unsigned long *reg = &vcpu->arch.regs[exit->cr.reg];
 	bool ok;
 
 	if (exit->reason == OKVM_EXIT_CR_READ) {
-		*reg = okvm_get_ctl(vcpu, exit->cr.cr == 3 ? OKVM_CTL_CR3 :
-							   OKVM_CTL_CR8);
+		*reg = okvm_get_ctl(vcpu, exit->cr.cr == 0 ? OKVM_CTL_CR0 :
+					  exit->cr.cr == 3 ? OKVM_CTL_CR3 :
+					  exit->cr.cr == 4 ? OKVM_CTL_CR4 :
+							     OKVM_CTL_CR8);
 		okvm_complete_insn(vcpu, exit->next_rip);
 		return;
 	}
@@ -762,15 +811,68 @@ static void okvm_handle_cr(struct okvm_vcpu *vcpu, struct okvm_exit *exit)
 		ok = okvm_write_cr4(vcpu, *reg);
 		break;
 	default:
-		ok = !(*reg & ~CR8_PRIORITY_BITS);
-		if (ok)
-			okvm_ops->set_ctl(vcpu, OKVM_CTL_CR8, *reg);
+		ok = okvm_write_cr8(vcpu, *reg);
 		break;
 	}
 	if (ok)
 		okvm_complete_insn(vcpu, exit->next_rip);
 	else
 		okvm_queue_exception(vcpu, X86_TRAP_GP, true, 0);
+}
+
+/*
+ * A triple fault.  The VMCB is undefined after a shutdown intercept (APM
+ * vol. 2, "Miscellaneous Intercepts"), and KVM on AMD answers with an
+ * INIT; a VMCS keeps the state of the triple fault, and KVM on Intel
+ * leaves it so.  okvm does as KVM does.
+ */
+static int okvm_shutdown(struct okvm_vcpu *vcpu)
+{
+	if (okvm_ops->init_on_shutdown)
+		okvm_vcpu_reset(vcpu, true);
+	vcpu->run->exit_reason = KVM_EXIT_SHUTDOWN;
+	return 0;
+}
+
+/* #DE, #TS, #NP, #SS and #GP (SDM vol. 3, 6.15, table 6-4). */
+static bool okvm_contributory(u8 vector)
+{
+	return vector == X86_TRAP_DE ||
+	       (vector >= X86_TRAP_TS && vector <= X86_TRAP_GP);
+}
+
+/**
+ * okvm_queue_fault() - queue a fault okvm found while the vCPU may have
+ * been delivering an event (one an exit cut short is pending again)
+ * @vcpu:	the vCPU
+ * @vector:	a fault with an error code (#PF for shadow paging)
+ * @error_code:	its error code
+ *
+ * The processor's rules for a fault during delivery (SDM vol. 3, 6.15,
+ * table 6-5; APM vol. 2, 8.2.9): #PF or a contributory fault while
+ * delivering #PF, or a contributory fault while delivering one, is #DF;
+ * either while delivering #DF shuts the processor down.  Anything else
+ * is delivered first, replacing the event.
+ *
+ * Return: 1 to enter the guest, 0 with KVM_EXIT_SHUTDOWN in vcpu->run.
+ */
+int okvm_queue_fault(struct okvm_vcpu *vcpu, u8 vector, u32 error_code)
+{
+	const struct okvm_event *ev = &vcpu->arch.event;
+	bool serious = vector == X86_TRAP_PF || okvm_contributory(vector);
+
+	if (ev->pending && ev->type == OKVM_EVENT_EXCEPTION && serious) {
+		if (ev->vector == X86_TRAP_DF)
+			return okvm_shutdown(vcpu);
+		if (ev->vector == X86_TRAP_PF ||
+		    (okvm_contributory(ev->vector) &&
+		     okvm_contributory(vector))) {
+			okvm_queue_exception(vcpu, X86_TRAP_DF, true, 0);
+			return 1;
+		}
+	}
+	okvm_queue_exception(vcpu, vector, true, error_code);
+	return 1;
 }
 
 /*
@@ -819,22 +921,21 @@ static int okvm_handle_exit(struct okvm_vcpu *vcpu, struct okvm_exit *exit)
 		okvm_emulation_failure(vcpu, exit, NULL, 0);
 		return 0;
 	case OKVM_EXIT_SHUTDOWN:
-		/*
-		 * The VMCB is undefined after a shutdown intercept (APM
-		 * vol. 2, "Miscellaneous Intercepts"), and KVM on AMD answers
-		 * with an INIT; a VMCS keeps the state of the triple fault,
-		 * and KVM on Intel leaves it so.  okvm does as KVM does.
-		 */
-		if (okvm_ops->init_on_shutdown)
-			okvm_vcpu_reset(vcpu, true);
-		run->exit_reason = KVM_EXIT_SHUTDOWN;
-		return 0;
+		return okvm_shutdown(vcpu);
 	case OKVM_EXIT_TDP_FAULT:
 		r = okvm_tdp_fault(vcpu, exit->tdp.gpa, exit->tdp.write);
 		/* No memslot, or a write to a read-only one: MMIO. */
 		if (r == -ENOENT)
 			return okvm_emulate_mmio(vcpu, exit);
 		return r ? r : 1;
+	case OKVM_EXIT_SHADOW_FAULT:
+		return okvm_shadow_fault(vcpu, exit);
+	case OKVM_EXIT_EMULATE:
+		return okvm_emulate_insn(vcpu, exit);
+	case OKVM_EXIT_INVLPG:
+		okvm_shadow_invlpg(vcpu, exit->tdp.gpa);
+		okvm_complete_insn(vcpu, exit->next_rip);
+		return 1;
 	case OKVM_EXIT_FAIL_ENTRY:
 		run->exit_reason = KVM_EXIT_FAIL_ENTRY;
 		run->fail_entry.hardware_entry_failure_reason = exit->hw_reason;
@@ -905,6 +1006,7 @@ int okvm_arch_vcpu_run(struct okvm_vcpu *vcpu)
 			break;
 		}
 		cond_resched();
+		okvm_shadow_reset(vcpu);
 		memset(&exit, 0, sizeof(exit));
 		okvm_ops->run(vcpu, &exit);
 		r = okvm_handle_exit(vcpu, &exit);

@@ -47,6 +47,10 @@ enum okvm_exit_reason {
 	OKVM_EXIT_CR_WRITE,	/* MOV to a control register */
 	OKVM_EXIT_SHUTDOWN,	/* triple fault */
 	OKVM_EXIT_TDP_FAULT,	/* nested page fault / EPT violation */
+	OKVM_EXIT_SHADOW_FAULT,	/* #PF under shadow paging */
+	OKVM_EXIT_EMULATE,	/* carry out the instruction at RIP (MOV CR,
+				 * INVLPG... under shadow paging) */
+	OKVM_EXIT_INVLPG,	/* INVLPG of the linear address in @tdp.gpa */
 	OKVM_EXIT_FAIL_ENTRY,	/* the hardware refused the guest state */
 	OKVM_EXIT_HW_OFF,	/* virtualization was switched off (reboot) */
 	OKVM_EXIT_NO_REAL_MODE,	/* the CPU cannot run this mode natively */
@@ -86,6 +90,7 @@ struct okvm_exit {
 		struct {
 			u64 gpa;
 			bool write;
+			u32 error_code;
 			u8 insn_len;
 			const u8 *insn;
 		} tdp;
@@ -214,6 +219,12 @@ extern const struct okvm_x86_ops svm_ops;
 extern const struct okvm_x86_ops vmx_ops;
 /* The backend of this machine, for the shared code. */
 extern const struct okvm_x86_ops *okvm_ops;
+/*
+ * Nested paging is in use: the tdp module parameter, cleared by the
+ * backend's probe on a CPU without it.  Shadow paging (arch/x86/shadow.c)
+ * when not.
+ */
+extern bool okvm_tdp_enabled;
 
 /* arch/x86/x86.c: helpers for backends and the emulator */
 bool okvm_enter_guest_mode(struct okvm_vcpu *vcpu);
@@ -224,12 +235,17 @@ void okvm_put_guest_state(struct okvm_vcpu *vcpu);
 u64 okvm_get_ctl(struct okvm_vcpu *vcpu, enum okvm_ctl ctl);
 void okvm_queue_exception(struct okvm_vcpu *vcpu, u8 vector, bool has_error,
 			  u32 error_code);
+int okvm_queue_fault(struct okvm_vcpu *vcpu, u8 vector, u32 error_code);
 u32 okvm_take_event(struct okvm_vcpu *vcpu, bool real_mode, u32 *error_code);
 void okvm_requeue_event(struct okvm_vcpu *vcpu, u32 info, u32 error_code);
 void okvm_complete_insn(struct okvm_vcpu *vcpu, unsigned long next_rip);
 void okvm_emulation_failure(struct okvm_vcpu *vcpu,
 			    const struct okvm_exit *exit, const u8 *insn,
 			    unsigned int insn_len);
+bool okvm_write_cr0(struct okvm_vcpu *vcpu, u64 val);
+bool okvm_write_cr3(struct okvm_vcpu *vcpu, u64 val);
+bool okvm_write_cr4(struct okvm_vcpu *vcpu, u64 val);
+bool okvm_write_cr8(struct okvm_vcpu *vcpu, u64 val);
 
 /* #PF error code bits (SDM vol. 3, 4.7), also the access okvm_walk() checks. */
 #define OKVM_PF_PRESENT		BIT(0)
@@ -264,6 +280,8 @@ struct okvm_paging {
  * @writable:	the page may be written (R/W on every level)
  * @user:	the page is a user page (U/S on every level)
  * @nx:		the page is not executable
+ * @dirty:	the dirty flag of the page's entry is set (by this walk
+ *		for a write)
  * @error_code:	the #PF error code when the walk faults
  */
 struct okvm_walk {
@@ -272,6 +290,7 @@ struct okvm_walk {
 	bool writable;
 	bool user;
 	bool nx;
+	bool dirty;
 	u32 error_code;
 };
 
@@ -287,6 +306,7 @@ int okvm_emulate_mmio(struct okvm_vcpu *vcpu, const struct okvm_exit *exit);
 int okvm_emulate_string_io(struct okvm_vcpu *vcpu,
 			   const struct okvm_exit *exit);
 int okvm_emulate_complete(struct okvm_vcpu *vcpu);
+int okvm_emulate_insn(struct okvm_vcpu *vcpu, const struct okvm_exit *exit);
 
 /* arch/x86/cpuid.c */
 void okvm_cpuid_init(void);
@@ -297,6 +317,16 @@ u64 okvm_cr4_reserved_bits(void);
 u64 okvm_efer_allowed(void);
 
 /* arch/x86/tdp.c */
+/*
+ * Called by okvm_map_gfn() with mmu_lock held to install the mapping of
+ * @gfn (in @slot, at @hva) onto host address @hpa, @writable or not.
+ */
+typedef void (*okvm_map_fn)(struct okvm_vcpu *vcpu,
+			    const struct okvm_memslot *slot, u64 gfn,
+			    unsigned long hva, u64 hpa, bool writable,
+			    void *data);
+int okvm_map_gfn(struct okvm_vcpu *vcpu, u64 gfn, bool write, int tables,
+		 okvm_map_fn map, void *data);
 void okvm_tdp_setup(const struct okvm_tdp_format *fmt);
 int okvm_tdp_init(struct okvm *vm);
 void okvm_tdp_destroy(struct okvm *vm);
@@ -305,5 +335,16 @@ void okvm_tdp_vcpu_destroy(struct okvm_vcpu *vcpu);
 u64 okvm_tdp_root_pa(struct okvm *vm);
 int okvm_tdp_levels(void);
 u64 okvm_max_gpa(void);
+
+/* arch/x86/shadow.c */
+int okvm_shadow_init(struct okvm_vcpu *vcpu);
+void okvm_shadow_destroy(struct okvm_vcpu *vcpu);
+u64 okvm_shadow_root_pa(struct okvm_vcpu *vcpu);
+void okvm_shadow_ctl_changed(struct okvm_vcpu *vcpu, enum okvm_ctl ctl,
+			     u64 old, u64 val);
+void okvm_shadow_reset(struct okvm_vcpu *vcpu);
+int okvm_shadow_fault(struct okvm_vcpu *vcpu, const struct okvm_exit *exit);
+void okvm_shadow_invlpg(struct okvm_vcpu *vcpu, u64 la);
+void okvm_shadow_zap_all(struct okvm *vm);
 
 #endif

@@ -2,7 +2,8 @@
 /*
  * okvm: the AMD SVM backend.
  *
- * One VMCB per vCPU, nested paging for guest memory, ASIDs handed out per
+ * One VMCB per vCPU, nested paging for guest memory (shadow paging
+ * without it, or with tdp=0: arch/x86/shadow.c), ASIDs handed out per
  * CPU.  The backend enters the guest and turns each #VMEXIT into a struct
  * okvm_exit; arch/x86/x86.c does the rest.  It relies on neither NRIPS
  * nor decode assists, which QEMU's emulated SVM lacks (the instruction
@@ -86,12 +87,15 @@ static struct okvm_tdp_format npt_format __ro_after_init = {
  * @asid_generation:	generation of the CPU's allocator the ASID is from
  * @last_cpu:		CPU of the last VMRUN, -1 before the first
  * @dirty:		VMCB clean bits to clear on the next VMRUN
+ * @guest:		shadow paging: the guest's CR0, CR3, CR4 and EFER,
+ *			indexed by enum okvm_ctl; the VMCB has the hardware's
  */
 struct svm_vcpu {
 	struct vmcb *vmcb;
 	u64 asid_generation;
 	int last_cpu;
 	u32 dirty;
+	u64 guest[OKVM_CTL_EFER + 1];
 };
 
 static struct svm_vcpu *to_svm(struct okvm_vcpu *vcpu)
@@ -169,10 +173,8 @@ static int svm_probe(void)
 		return -ENODEV;
 	}
 	svm_features = cpuid_edx(SVM_CPUID_LEAF);
-	if (!(svm_features & SVM_FEATURE_NPT)) {
-		pr_err("AMD-V without nested paging is not supported yet\n");
-		return -ENODEV;
-	}
+	if (!(svm_features & SVM_FEATURE_NPT))
+		okvm_tdp_enabled = false;
 	svm_max_asid = cpuid_ebx(SVM_CPUID_LEAF) - 1;
 	if (!svm_max_asid || svm_max_asid == U32_MAX) {
 		pr_err("AMD-V reports no ASIDs\n");
@@ -187,7 +189,8 @@ static int svm_probe(void)
 		return -ENOMEM;
 	/* The nested walk uses the host's paging mode (APM 15.25.3). */
 	npt_format.levels = pgtable_l5_enabled() ? 5 : 4;
-	pr_info("AMD-V with nested paging, %u ASIDs%s\n", svm_max_asid,
+	pr_info("AMD-V with %s paging, %u ASIDs%s\n",
+		okvm_tdp_enabled ? "nested" : "shadow", svm_max_asid,
 		svm_features & SVM_FEATURE_NRIPS ? "" : ", no NRIPS");
 	return 0;
 }
@@ -343,10 +346,45 @@ static void svm_set_dt(struct okvm_vcpu *vcpu, const struct kvm_dtable *dt,
 	svm->dirty |= SVM_CLEAN_DT;
 }
 
+/* Control registers the hardware sees otherwise under shadow paging. */
+static bool svm_shadowed_ctl(enum okvm_ctl ctl)
+{
+	return !okvm_tdp_enabled &&
+	       (ctl == OKVM_CTL_CR0 || ctl == OKVM_CTL_CR3 ||
+		ctl == OKVM_CTL_CR4 || ctl == OKVM_CTL_EFER);
+}
+
+/*
+ * Under shadow paging the hardware walks okvm's tables (arch/x86/shadow.c)
+ * with CR0.PG and WP and CR4.PAE set whatever the guest's; with the
+ * guest's paging off ("paged real mode", APM vol. 2, 15.19) without
+ * SMEP, SMAP or long mode, and never with EFER.LME and CR4.PAE clear
+ * together (which QEMU's TCG cannot leave either).  The guest reads and
+ * writes its own values: those accesses are intercepted.
+ */
+static void svm_shadow_sync(struct okvm_vcpu *vcpu)
+{
+	struct svm_vcpu *svm = to_svm(vcpu);
+	struct vmcb_save *s = &svm->vmcb->save;
+	u64 *g = svm->guest;
+
+	s->cr0 = g[OKVM_CTL_CR0] | X86_CR0_PG | X86_CR0_WP;
+	s->cr3 = okvm_shadow_root_pa(vcpu);
+	s->cr4 = g[OKVM_CTL_CR4] | X86_CR4_PAE;
+	s->efer = g[OKVM_CTL_EFER] | EFER_SVME;
+	if (!(g[OKVM_CTL_CR0] & X86_CR0_PG)) {
+		s->cr4 &= ~(X86_CR4_SMEP | X86_CR4_SMAP);
+		s->efer &= ~(EFER_LME | EFER_LMA);
+	}
+	svm->dirty |= SVM_CLEAN_CR;
+}
+
 static u64 svm_get_ctl(struct okvm_vcpu *vcpu, enum okvm_ctl ctl)
 {
 	struct vmcb *vmcb = to_svm(vcpu)->vmcb;
 
+	if (svm_shadowed_ctl(ctl))
+		return to_svm(vcpu)->guest[ctl];
 	switch (ctl) {
 	case OKVM_CTL_CR0:	return vmcb->save.cr0;
 	case OKVM_CTL_CR2:	return vmcb->save.cr2;
@@ -365,6 +403,15 @@ static void svm_set_ctl(struct okvm_vcpu *vcpu, enum okvm_ctl ctl, u64 val)
 	struct svm_vcpu *svm = to_svm(vcpu);
 	struct vmcb *vmcb = svm->vmcb;
 
+	if (svm_shadowed_ctl(ctl)) {
+		/* EFER.SVME is the VMCB's alone, as with nested paging. */
+		if (ctl == OKVM_CTL_EFER)
+			val &= ~EFER_SVME;
+		okvm_shadow_ctl_changed(vcpu, ctl, svm->guest[ctl], val);
+		svm->guest[ctl] = val;
+		svm_shadow_sync(vcpu);
+		return;
+	}
 	switch (ctl) {
 	case OKVM_CTL_CR0:
 		vmcb->save.cr0 = val;
@@ -446,8 +493,24 @@ static void svm_vcpu_reset(struct okvm_vcpu *vcpu)
 	c->msrpm_base_pa = page_to_phys(svm_msrpm);
 	/* The guest's IF masks only virtual interrupts (APM 15.21.1). */
 	c->int_ctl = SVM_V_INTR_MASKING;
-	c->nested_ctl = SVM_NESTED_CTL_NP_ENABLE;
-	c->nested_cr3 = okvm_tdp_root_pa(vcpu->vm);
+	if (okvm_tdp_enabled) {
+		c->nested_ctl = SVM_NESTED_CTL_NP_ENABLE;
+		c->nested_cr3 = okvm_tdp_root_pa(vcpu->vm);
+	} else {
+		/*
+		 * Shadow paging: the guest's CR0, CR3 and CR4 are not the
+		 * VMCB's, #PF fills the shadow tables, INVLPG empties them.
+		 * CR8 is not intercepted: it is the V_TPR either way.
+		 */
+		c->intercept_cr = SVM_INTERCEPT_CR_READ(0) |
+				  SVM_INTERCEPT_CR_READ(3) |
+				  SVM_INTERCEPT_CR_READ(4) |
+				  SVM_INTERCEPT_CR_WRITE(0) |
+				  SVM_INTERCEPT_CR_WRITE(3) |
+				  SVM_INTERCEPT_CR_WRITE(4);
+		c->intercept_exceptions |= BIT(X86_TRAP_PF);
+		c->intercept_misc1 |= SVM_INTERCEPT_INVLPG;
+	}
 	c->tsc_offset = vcpu->vm->arch.tsc_offset;
 
 	s->rflags = X86_EFLAGS_FIXED;
@@ -649,14 +712,41 @@ static void svm_decode_exit(struct okvm_vcpu *vcpu, struct okvm_exit *exit)
 		exit->reason = OKVM_EXIT_SHUTDOWN;
 		break;
 	case SVM_EXIT_NPF:
-		exit->reason = OKVM_EXIT_TDP_FAULT;
+	case SVM_EXIT_EXCP_BASE + X86_TRAP_PF:
+		/* Error code in EXITINFO1, address in EXITINFO2 (APM 15.12). */
+		exit->reason = code == SVM_EXIT_NPF ? OKVM_EXIT_TDP_FAULT :
+						      OKVM_EXIT_SHADOW_FAULT;
 		exit->tdp.gpa = c->exit_info2;
+		exit->tdp.error_code = c->exit_info1;
 		exit->tdp.write = c->exit_info1 & SVM_NPF_WRITE;
 		/* The bytes at CS:RIP, for the emulator (APM 15.33). */
 		if (svm_features & SVM_FEATURE_DECODE_ASSISTS) {
 			exit->tdp.insn = c->insn_bytes;
 			exit->tdp.insn_len = min_t(u8, c->insn_len,
 						   sizeof(c->insn_bytes));
+		}
+		break;
+	case SVM_EXIT_CR_READ_BASE ... SVM_EXIT_CR_WRITE_BASE + 15:
+	case SVM_EXIT_INVLPG:
+		/*
+		 * Shadow paging.  Without decode assists (QEMU) these exits
+		 * name no operand, so the emulator decodes the instruction;
+		 * with them, a MOV's GPR and INVLPG's address are given
+		 * (APM 15.33), and NRIPS the next RIP.
+		 */
+		exit->reason = OKVM_EXIT_EMULATE;
+		if (!(svm_features & SVM_FEATURE_NRIPS) ||
+		    !(svm_features & SVM_FEATURE_DECODE_ASSISTS))
+			break;
+		exit->next_rip = c->next_rip;
+		if (code == SVM_EXIT_INVLPG) {
+			exit->reason = OKVM_EXIT_INVLPG;
+			exit->tdp.gpa = c->exit_info1;
+		} else if (c->exit_info1 & SVM_CR_MOV) {
+			exit->reason = code >= SVM_EXIT_CR_WRITE_BASE ?
+				       OKVM_EXIT_CR_WRITE : OKVM_EXIT_CR_READ;
+			exit->cr.cr = code & 15;
+			exit->cr.reg = c->exit_info1 & SVM_CR_GPR_MASK;
 		}
 		break;
 	case SVM_EXIT_INVALID:

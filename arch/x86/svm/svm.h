@@ -19,6 +19,10 @@
 /* VM_CR MSR: SVMDIS set by firmware means SVM cannot be enabled (15.30.1). */
 #define SVM_VM_CR_SVMDIS		BIT(4)
 
+/* Intercept vector 0 (offset 0x000): reads of CRn, writes of CRn. */
+#define SVM_INTERCEPT_CR_READ(n)	BIT(n)
+#define SVM_INTERCEPT_CR_WRITE(n)	BIT(16 + (n))
+
 /* Intercept vector 3 (offset 0x00c), APM table B-1. */
 #define SVM_INTERCEPT_INTR		BIT(0)
 #define SVM_INTERCEPT_NMI		BIT(1)
@@ -27,6 +31,7 @@
 #define SVM_INTERCEPT_CPUID		BIT(18)
 #define SVM_INTERCEPT_INVD		BIT(22)
 #define SVM_INTERCEPT_HLT		BIT(24)
+#define SVM_INTERCEPT_INVLPG		BIT(25)
 #define SVM_INTERCEPT_INVLPGA		BIT(26)
 #define SVM_INTERCEPT_IOIO		BIT(27)
 #define SVM_INTERCEPT_MSR		BIT(28)
@@ -86,10 +91,19 @@
 #define SVM_IOIO_SIZE_MASK		(7 << SVM_IOIO_SIZE_SHIFT)
 #define SVM_IOIO_PORT_SHIFT		16
 
+/*
+ * CR access EXITINFO1 with decode assists: a MOV names its GPR (APM vol.
+ * 2, 15.33); CLTS, LMSW and SMSW leave bit 63 clear.
+ */
+#define SVM_CR_MOV			BIT_ULL(63)
+#define SVM_CR_GPR_MASK			0xfULL
+
 /* Nested page fault exit information 1: the page fault error code. */
 #define SVM_NPF_WRITE			BIT(1)
 
 /* Exit codes (APM appendix C) */
+#define SVM_EXIT_CR_READ_BASE		0x000	/* + CR number */
+#define SVM_EXIT_CR_WRITE_BASE		0x010
 #define SVM_EXIT_EXCP_BASE		0x040
 #define SVM_EXIT_INTR			0x060
 #define SVM_EXIT_NMI			0x061
@@ -98,6 +112,7 @@
 #define SVM_EXIT_CPUID			0x072
 #define SVM_EXIT_INVD			0x076
 #define SVM_EXIT_HLT			0x078
+#define SVM_EXIT_INVLPG			0x079
 #define SVM_EXIT_INVLPGA		0x07a
 #define SVM_EXIT_IOIO			0x07b
 #define SVM_EXIT_MSR			0x07c

@@ -340,6 +340,14 @@ static int vmx_probe(void)
 		pr_err("no Intel VT-x (VMX) on this CPU\n");
 		return -ENODEV;
 	}
+	/*
+	 * Shadow paging needs real mode without unrestricted guest, which
+	 * this backend cannot run yet.
+	 */
+	if (!okvm_tdp_enabled) {
+		pr_err("VT-x: shadow paging (tdp=0) is not supported yet\n");
+		return -ENODEV;
+	}
 	rdmsrl(MSR_IA32_FEAT_CTL, feat);
 	if (!(feat & FEAT_CTL_LOCKED) ||
 	    !(feat & FEAT_CTL_VMX_ENABLED_OUTSIDE_SMX)) {

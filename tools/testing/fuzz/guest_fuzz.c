@@ -71,6 +71,11 @@
 /* The SVM exit codes an emulation failure names (APM vol. 2, C.1). */
 #define SVM_EXIT_IOIO	0x7b
 #define SVM_EXIT_NPF	0x400
+/* The #PF intercept: what an MMIO access exits with under shadow paging. */
+#define SVM_EXIT_PF	0x4e
+/* Also intercepted then: MOV to and from CR0-CR15, and INVLPG. */
+#define SVM_EXIT_CR_LAST	0x1f
+#define SVM_EXIT_INVLPG	0x79
 
 /*
  * The VMX basic exit reasons (SDM vol. 3C, appendix C): an emulation
@@ -3494,6 +3499,22 @@ static bool check_internal(struct run_state *rs)
 					(unsigned long long)info2, s->id,
 					(unsigned long long)s->gpa,
 					(unsigned long long)s->size);
+			return true;
+		}
+		/* The same under tdp=0, with a linear address to go on. */
+		if (code == SVM_EXIT_PF) {
+			st.internal_npf++;
+			return true;
+		}
+		/*
+		 * Under tdp=0 okvm fetches a MOV CR or INVLPG through the
+		 * guest's tables as they are now: those the guest changed
+		 * behind the TLB entry the CPU used, or put outside every
+		 * slot, fail the fetch, and no bytes come back.
+		 */
+		if ((code <= SVM_EXIT_CR_LAST || code == SVM_EXIT_INVLPG) &&
+		    info == 1) {
+			st.internal_npf++;
 			return true;
 		}
 		if (code == SVM_EXIT_IOIO) {

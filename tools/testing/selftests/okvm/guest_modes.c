@@ -154,17 +154,8 @@ static void check_exception(void (*guest_code)(void), uint64_t vector,
 {
 	struct kvm_vcpu *vcpu;
 	struct kvm_vm *vm = vm_create_guest64(guest_code, &vcpu);
-	struct ucall uc;
 
-	ASSERT_EQ(vcpu_run_ucall_any(vcpu, &uc), UCALL_EXCEPTION);
-	test_log("guest: %s at rip 0x%lx, error code 0x%lx, cr2 0x%lx",
-		 exception_name(uc.args[0]), uc.args[2], uc.args[1],
-		 uc.args[3]);
-	ASSERT_EQ(uc.args[0], vector);
-	ASSERT_EQ(uc.args[1], error_code);
-	ASSERT_EQ(uc.args[2], (uintptr_t)rip);
-	if (vector == PF_VECTOR)
-		ASSERT_EQ(uc.args[3], cr2);
+	vcpu_run_expect_exception(vcpu, vector, error_code, rip, cr2);
 	vcpu_run_expect_hlt(vcpu);
 	vcpu_free(vcpu);
 	vm_free(vm);

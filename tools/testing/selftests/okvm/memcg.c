@@ -238,15 +238,29 @@ static void make_vms_and_vcpus(void)
 		vm_free(vm[i]);
 }
 
+/*
+ * How long the uncharge may trail the VMM's exit, for what the kernel
+ * frees after a grace period or from a worker.  In a shadow-paging test
+ * host (kvm_amd npt=0, in a make check) 1296 KiB was once still charged
+ * right after the exit; other runs saw 236 KiB.
+ */
+#define UNCHARGE_MS	5000
+
 /* VMs and vCPUs are charged to the group, uncharged when the VMM is gone. */
 TEST(vms_and_vcpus_charged)
 {
+	uint64_t t, end;
 	long left;
 
 	need_memcg();
 	expect_exit_0(run_in_group(make_vms_and_vcpus));
-	left = cg_read_long("memory.current");
-	test_log("memory.current after the VMM: %ld KiB", left / KiB);
+	t = now_ms();
+	end = t + UNCHARGE_MS * test_timeout_scale();
+	while ((left = cg_read_long("memory.current")) > CHARGE_SLACK &&
+	       now_ms() < end)
+		usleep(20000);
+	test_log("memory.current after the VMM: %ld KiB (%lu ms after it)",
+		 left / KiB, now_ms() - t);
 	ASSERT_LE(left, CHARGE_SLACK);
 }
 

@@ -21,12 +21,6 @@
 #define X86_CR4_PSE		(1UL << 4)
 #define X86_CR4_PAE		(1UL << 5)
 
-#define PTE_P			(1ULL << 0)
-#define PTE_RW			(1ULL << 1)
-#define PTE_A			(1ULL << 5)
-#define PTE_D			(1ULL << 6)
-#define PTE_PS			(1ULL << 7)
-
 /* Guest-physical addresses in no slot, and where the guest sees them. */
 #define MMIO_BIG_GPA		0xc0000000UL	/* behind a large page */
 #define MMIO_BIG_GVA		0x400000UL

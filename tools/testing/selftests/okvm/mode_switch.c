@@ -43,10 +43,6 @@
 #define SUM_SIZE		0x400000	/* 4 MiB: the asm takes no UL */
 #define SUM_GVA			0x7f0000000000
 
-#define PTE_P			(1UL << 0)
-#define PTE_W			(1UL << 1)
-#define PTE_PS			(1UL << 7)
-
 /*
  * Real mode to long mode and back.  Reports on port 0x11 EFER as read in
  * compatibility mode (LME and LMA), on port 0x10 the 64-bit sum in two
@@ -140,24 +136,13 @@ static void build_tables(struct kvm_vm *vm)
 	unsigned int i;
 
 	build_gdt(vm);
-	pml4[0] = PDPT_LOW_ADDR | PTE_P | PTE_W;
-	pdpt_low[0] = PD_LOW_ADDR | PTE_P | PTE_W;
-	pd_low[0] = 0 | PTE_P | PTE_W | PTE_PS;
-	pml4[SUM_GVA >> 39 & 511] = PDPT_HIGH_ADDR | PTE_P | PTE_W;
-	pdpt_high[SUM_GVA >> 30 & 511] = PD_HIGH_ADDR | PTE_P | PTE_W;
+	pml4[0] = PDPT_LOW_ADDR | PTE_P | PTE_RW;
+	pdpt_low[0] = PD_LOW_ADDR | PTE_P | PTE_RW;
+	pd_low[0] = 0 | PTE_P | PTE_RW | PTE_PS;
+	pml4[SUM_GVA >> 39 & 511] = PDPT_HIGH_ADDR | PTE_P | PTE_RW;
+	pdpt_high[SUM_GVA >> 30 & 511] = PD_HIGH_ADDR | PTE_P | PTE_RW;
 	for (i = 0; i < SUM_SIZE / (2 * MiB); i++)
-		pd_high[i] = (SUM_GPA + i * 2 * MiB) | PTE_P | PTE_W | PTE_PS;
-}
-
-/* What guest_climb computes over the words at @p. */
-static uint64_t climb_sum(const uint64_t *p, size_t n)
-{
-	uint64_t sum = 0;
-	size_t i;
-
-	for (i = 0; i < n; i++)
-		sum = ((sum << 5) | (sum >> 59)) ^ p[i];
-	return sum;
+		pd_high[i] = (SUM_GPA + i * 2 * MiB) | PTE_P | PTE_RW | PTE_PS;
 }
 
 TEST(real_to_long_and_back)
@@ -165,19 +150,14 @@ TEST(real_to_long_and_back)
 	struct kvm_vcpu *vcpu;
 	struct kvm_vm *vm = vm_create_guest(GUEST(guest_climb), &vcpu);
 	uint64_t *data = vm_add_mem(vm, 1, SUM_GPA, SUM_SIZE);
-	uint64_t want, got, seed = 0x9e3779b97f4a7c15ULL;
+	uint64_t want, got;
 	struct kvm_sregs s;
-	size_t i;
 
 	vcpu_set_kvm_cpuid(vcpu);
 	build_tables(vm);
-	for (i = 0; i < SUM_SIZE / 8; i++) {
-		seed ^= seed << 13;
-		seed ^= seed >> 7;
-		seed ^= seed << 17;
-		data[i] = seed;
-	}
-	want = climb_sum(data, SUM_SIZE / 8);
+	fill_random(data, SUM_SIZE / 8, 0x9e3779b97f4a7c15ULL);
+	/* guest_climb's sum, in assembly. */
+	want = checksum64(data, SUM_SIZE / 8);
 
 	ASSERT_EQ(vcpu_run_expect_out(vcpu, 0x11, 4), EFER_LME | EFER_LMA);
 	vcpu_get_sregs(vcpu, &s);
@@ -219,7 +199,7 @@ static void set_flat32_gp_gate(struct kvm_vm *vm, struct kvm_vcpu *vcpu,
 		  0x8f00ULL << 32 | (handler >> 16) << 48;
 	vcpu_get_sregs(vcpu, &s);
 	if (paged) {
-		pd[0] = 0 | PTE_P | PTE_W | PTE_PS;
+		pd[0] = 0 | PTE_P | PTE_RW | PTE_PS;
 		s.cr4 |= 0x10;			/* PSE */
 		s.cr3 = PD32_ADDR;
 		s.cr0 |= X86_CR0_PG;

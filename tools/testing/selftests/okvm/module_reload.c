@@ -15,6 +15,10 @@
  * loaded again however the case ends, as init unloads it after the
  * tests.
  *
+ * Each load passes the module the parameters init loaded it with,
+ * $OKVM_MODULE_PARAMS ("npt=0" in a shadow-paging test host), so that
+ * the tests after this one run as the host was meant to.
+ *
  * A reload takes some 0.1 s under QEMU's TCG and much longer in slower
  * emulators (Bochs), so the loop also ends after BUDGET_MS (times
  * OKVM_TIMEOUT_SCALE), having done at least MIN_ROUNDS.
@@ -37,6 +41,7 @@
 
 static const char *mod_name;	/* as in /sys/module */
 static char mod_path[256];	/* the file to load */
+static const char *mod_params = "";	/* what to load it with */
 
 static bool mod_loaded(void)
 {
@@ -54,7 +59,7 @@ static int mod_load(void)
 
 	if (fd < 0)
 		return -1;
-	r = syscall(SYS_finit_module, fd, "", 0);
+	r = syscall(SYS_finit_module, fd, mod_params, 0);
 	close(fd);
 	return r;
 }
@@ -148,6 +153,8 @@ static void need_module(void)
 	}
 	if (access(mod_path, R_OK))
 		test_skip("cannot read %s", mod_path);
+	if (getenv("OKVM_MODULE_PARAMS"))
+		mod_params = getenv("OKVM_MODULE_PARAMS");
 
 	ASSERT_OK(atexit(load_again));
 	sigemptyset(&sa.sa_mask);
@@ -202,7 +209,8 @@ TEST_TIMEOUT(reload_100, 120)
 		wait_for_device(round);
 		run_hello_guest();
 	}
-	test_log("%d reloads of %s in %llu ms", round, mod_name,
+	test_log("%d reloads of %s%s%s in %llu ms", round, mod_name,
+		 *mod_params ? " " : "", mod_params,
 		 (unsigned long long)(now_ms() - t0));
 	ASSERT_EQ(kvm_module_refcnt(), 0);
 }

@@ -118,6 +118,7 @@ TEST(sregs_padding_not_stored)
 	struct kvm_segment *seg;
 	struct kvm_sregs s;
 
+	skip_if_kvm_real_mode_vm86("KVM_GET_SREGS gives the segments back as KVM_SET_SREGS took them, padding and all");
 	vcpu_get_sregs(vcpu, &s);
 	for (seg = &s.cs; seg <= &s.ldt; seg++)
 		seg->padding = PAT_A;
@@ -279,7 +280,10 @@ TEST(run_pages_shutdown)
 {
 	struct run_mask m;
 	struct kvm_vcpu *vcpu;
-	struct kvm_vm *vm = fresh(GUEST(guest_triple_fault), &vcpu, &m);
+	struct kvm_vm *vm;
+
+	skip_if_kvm_real_mode_vm86("its triple fault is an emulation failure (KVM_EXIT_INTERNAL_ERROR)");
+	vm = fresh(GUEST(guest_triple_fault), &vcpu, &m);
 
 	vcpu_run_expect_exit(vcpu, KVM_EXIT_SHUTDOWN);
 	check_run(vcpu, &m);
@@ -434,8 +438,12 @@ TEST(run_pages_every_exit)
 {
 	struct run_mask m;
 	struct kvm_vcpu *vcpu;
-	struct kvm_vm *vm = fresh(GUEST(guest_all), &vcpu, &m);
-	struct kvm_run *run = vcpu->run;
+	struct kvm_vm *vm;
+	struct kvm_run *run;
+
+	skip_if_kvm_real_mode_vm86("after its emulation failure the guest does not go on at KVM_SET_REGS's RIP, and its triple fault is one too");
+	vm = fresh(GUEST(guest_all), &vcpu, &m);
+	run = vcpu->run;
 
 	vcpu_run_expect_io(vcpu, 0x10, 4, KVM_EXIT_IO_OUT);
 	check_run(vcpu, &m);

@@ -622,6 +622,44 @@ const char *kvm_vendor_module(void)
 	return x86_kvm_vendor_module();
 }
 
+/* Whether a boolean module parameter reads N (false when it is not there). */
+static bool module_param_off(const char *path)
+{
+	char buf[4] = "";
+	FILE *f;
+
+	f = fopen(path, "r");
+	if (!f)
+		return false;
+	if (!fgets(buf, sizeof(buf), f))
+		buf[0] = '\0';
+	fclose(f);
+	return buf[0] == 'N';
+}
+
+bool kvm_real_mode_vm86(void)
+{
+	if (test_on_okvm() || !host_vmx())
+		return false;
+	return module_param_off("/sys/module/kvm_intel/parameters/unrestricted_guest");
+}
+
+bool shadow_paging(void)
+{
+	if (test_on_okvm())
+		return module_param_off("/sys/module/okvm/parameters/tdp");
+	return module_param_off(host_vmx() ?
+				"/sys/module/kvm_intel/parameters/ept" :
+				"/sys/module/kvm_amd/parameters/npt");
+}
+
+void skip_if_kvm_real_mode_vm86(const char *what)
+{
+	if (kvm_real_mode_vm86())
+		test_skip("kvm_intel without unrestricted guest (as with ept=0) runs real mode in virtual-8086 mode: %s",
+			  what);
+}
+
 const char *kvm_module_name(void)
 {
 	return test_on_okvm() ? "okvm" : kvm_vendor_module();
@@ -669,4 +707,26 @@ uint64_t now_ms(void)
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return ts.tv_sec * 1000ULL + ts.tv_nsec / 1000000;
+}
+
+void fill_random(uint64_t *p, size_t n, uint64_t seed)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		seed ^= seed << 13;
+		seed ^= seed >> 7;
+		seed ^= seed << 17;
+		p[i] = seed;
+	}
+}
+
+uint64_t checksum64(const uint64_t *p, size_t n)
+{
+	uint64_t sum = 0;
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		sum = ((sum << 5) | (sum >> 59)) ^ p[i];
+	return sum;
 }

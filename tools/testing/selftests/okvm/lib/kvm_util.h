@@ -45,6 +45,14 @@
 #define EFER_LMA		(1UL << 10)
 #define EFER_NX			(1UL << 11)
 
+/* Page table entry bits (4-level paging), for guests' page tables. */
+#define PTE_P			(1UL << 0)
+#define PTE_RW			(1UL << 1)
+#define PTE_A			(1UL << 5)
+#define PTE_D			(1UL << 6)
+#define PTE_PS			(1UL << 7)	/* a 2 MiB or 1 GiB page */
+#define PTE_ADDR_MASK		0x000ffffffffff000UL
+
 #define __stringify_1(x)	#x
 #define __stringify(x)		__stringify_1(x)
 
@@ -291,6 +299,24 @@ bool host_vmx(void);
 const char *kvm_vendor_module(void);
 
 /*
+ * True on kvm_intel without unrestricted guest, which ept=0 turns off
+ * too: KVM then runs a real-mode guest in virtual-8086 mode, emulating
+ * what that cannot do, and some of it shows (RFLAGS.IOPL reads 3 in
+ * the guest, KVM_GET_SREGS gives the segments back as they were set, a
+ * triple fault is an emulation failure).  The cases that check those
+ * things of real mode skip there with skip_if_kvm_real_mode_vm86(what
+ * differs).
+ */
+bool kvm_real_mode_vm86(void);
+void skip_if_kvm_real_mode_vm86(const char *what);
+
+/*
+ * True when the module under test runs guests with shadow paging: okvm
+ * loaded with tdp=0, kvm_amd with npt=0, kvm_intel with ept=0.
+ */
+bool shadow_paging(void);
+
+/*
  * The module behind the device: "okvm", or the real KVM's vendor module
  * (kvm_vendor_module()), whose refcount the system, VM and vCPU fds take
  * (KVM sets their owner to the vendor module).
@@ -313,5 +339,15 @@ bool wait_child(pid_t pid, int *status, unsigned int ms);
 
 /* Milliseconds on CLOCK_MONOTONIC, for measuring how long things take. */
 uint64_t now_ms(void);
+
+/* n quadwords of xorshift64 from seed (not 0), for data a guest reads. */
+void fill_random(uint64_t *p, size_t n, uint64_t seed);
+
+/*
+ * Rotate left by 5 and XOR, over n quadwords: the sum guests compute
+ * over data the host wrote, an order-dependent one.  A long-mode C
+ * guest may call it too.
+ */
+uint64_t checksum64(const uint64_t *p, size_t n);
 
 #endif /* OKVM_SELFTEST_KVM_UTIL_H */

@@ -4,15 +4,11 @@
  * copy of the binary in guest memory, the vCPU state for long mode, and
  * the ucalls.
  */
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 
 #include "long_mode.h"
-
-/* Page table entry bits; the lib maps everything present and writable. */
-#define PTE_P			(1UL << 0)
-#define PTE_RW			(1UL << 1)
-#define PTE_ADDR_MASK		0x000ffffffffff000UL
 
 #define X86_CR0_MP		(1UL << 1)
 #define X86_CR0_NE		(1UL << 5)
@@ -25,7 +21,6 @@
 #define LM_GDT_SIZE		0x28
 
 #define LM_TSS_SIZE		0x68
-#define LM_NR_VECTORS		32
 
 /* The binary's copy starts here; the lib's pages come below it. */
 #define LM_IMAGE_GPA		LM_SYS_SIZE
@@ -84,51 +79,77 @@ static bool gva_canonical(uint64_t gva)
 	return (uint64_t)((int64_t)(gva << 16) >> 16) == gva;
 }
 
-/* The PTE for gva, making the tables above it when alloc is set. */
-static uint64_t *lm_pte(struct kvm_vm *vm, uint64_t gva, bool alloc)
+/*
+ * The entry that maps gva at level leaf (0: a PTE, 4 KiB; 1: a PDE,
+ * 2 MiB), making the tables above it when alloc is set.  A large page
+ * met on the way ends the walk: its entry is returned, with its level
+ * in *level.  NULL when a table is missing and alloc is not set.
+ */
+static uint64_t *lm_entry(struct kvm_vm *vm, uint64_t gva, int leaf,
+			  bool alloc, int *level)
 {
 	uint64_t table = vm->lm->pml4;
 	uint64_t *entry;
-	int level;
 
-	for (level = 3; ; level--) {
+	for (*level = 3; ; (*level)--) {
 		entry = (uint64_t *)vm_hva(vm, table) +
-			((gva >> (12 + 9 * level)) & 511);
-		if (!level)
+			((gva >> (12 + 9 * *level)) & 511);
+		if (*level == leaf)
 			return entry;
 		if (!(*entry & PTE_P)) {
 			if (!alloc)
 				return NULL;
 			*entry = lm_alloc_page(vm) | PTE_P | PTE_RW;
+		} else if (*entry & PTE_PS) {
+			return entry;
 		}
 		table = *entry & PTE_ADDR_MASK;
 	}
 }
 
-void virt_map(struct kvm_vm *vm, uint64_t gva, uint64_t gpa, uint64_t size)
+/* Map with pages of 4 KiB (leaf 0) or 2 MiB (leaf 1). */
+static void lm_map(struct kvm_vm *vm, uint64_t gva, uint64_t gpa,
+		   uint64_t size, int leaf)
 {
-	uint64_t off, *pte;
+	uint64_t page = PAGE_SIZE << (9 * leaf), off, *entry;
+	int level;
 
-	if ((gva | gpa | size) & (PAGE_SIZE - 1) || !gva_canonical(gva) ||
+	if ((gva | gpa | size) & (page - 1) || !gva_canonical(gva) ||
 	    !gva_canonical(gva + size - 1))
-		test_fail("virt_map: gva %#lx gpa %#lx size %#lx: not page-aligned or not canonical",
-			  gva, gpa, size);
-	for (off = 0; off < size; off += PAGE_SIZE) {
-		pte = lm_pte(vm, gva + off, true);
-		if (*pte & PTE_P)
+		test_fail("virt_map: gva %#lx gpa %#lx size %#lx: not aligned to %lu KiB or not canonical",
+			  gva, gpa, size, page / 1024);
+	for (off = 0; off < size; off += page) {
+		entry = lm_entry(vm, gva + off, leaf, true, &level);
+		if (*entry & PTE_P)
 			test_fail("virt_map: gva %#lx is already mapped",
 				  gva + off);
-		*pte = (gpa + off) | PTE_P | PTE_RW;
+		*entry = (gpa + off) | PTE_P | PTE_RW | (leaf ? PTE_PS : 0);
 	}
+}
+
+void virt_map(struct kvm_vm *vm, uint64_t gva, uint64_t gpa, uint64_t size)
+{
+	lm_map(vm, gva, gpa, size, 0);
+}
+
+void virt_map_2m(struct kvm_vm *vm, uint64_t gva, uint64_t gpa,
+		 uint64_t size)
+{
+	lm_map(vm, gva, gpa, size, 1);
 }
 
 void *gva2hva(struct kvm_vm *vm, uint64_t gva)
 {
-	uint64_t *pte = gva_canonical(gva) ? lm_pte(vm, gva, false) : NULL;
+	uint64_t *entry = NULL, page;
+	int level;
 
-	if (!pte || !(*pte & PTE_P))
+	if (gva_canonical(gva))
+		entry = lm_entry(vm, gva, 0, false, &level);
+	if (!entry || !(*entry & PTE_P))
 		test_fail("gva2hva: gva %#lx is not mapped", gva);
-	return vm_hva(vm, (*pte & PTE_ADDR_MASK) + (gva & (PAGE_SIZE - 1)));
+	page = PAGE_SIZE << (9 * level);
+	return vm_hva(vm, (*entry & PTE_ADDR_MASK & ~(page - 1)) +
+		      (gva & (page - 1)));
 }
 
 void *vm_add_mem64(struct kvm_vm *vm, uint32_t slot, uint64_t gpa,
@@ -264,6 +285,21 @@ static void lm_set_sregs(struct kvm_vm *vm, struct kvm_vcpu *vcpu)
 	vcpu_set_sregs(vcpu, &s);
 }
 
+/*
+ * A stack of LM_STACK_SIZE; returns its top.  Below it, the page left
+ * unmapped catches an overflow.
+ */
+static uint64_t lm_alloc_stack(struct kvm_vm *vm)
+{
+	uint64_t top = 0;
+	int i;
+
+	lm_alloc_page(vm);
+	for (i = 0; i < LM_STACK_SIZE / PAGE_SIZE; i++)
+		top = lm_alloc_mapped(vm) + PAGE_SIZE;
+	return top;
+}
+
 struct kvm_vcpu *vcpu_add64(struct kvm_vm *vm, int id,
 			    void (*guest_code)(void))
 {
@@ -273,20 +309,15 @@ struct kvm_vcpu *vcpu_add64(struct kvm_vm *vm, int id,
 		.rsi = (uintptr_t)guest_code,
 		.rflags = vcpu_entry_rflags(),
 	};
-	int i;
 
-	/* Below the stack, the page left unmapped catches an overflow. */
-	lm_alloc_page(vm);
-	for (i = 0; i < LM_STACK_SIZE / PAGE_SIZE; i++)
-		regs.rsp = lm_alloc_mapped(vm) + PAGE_SIZE;
-
+	regs.rsp = lm_alloc_stack(vm);
 	lm_set_sregs(vm, vcpu);
 	vcpu_set_regs(vcpu, &regs);
 	return vcpu;
 }
 
-struct kvm_vm *vm_create_guest64(void (*guest_code)(void),
-				 struct kvm_vcpu **vcpu)
+/* The lib's memory, tables and the binary's copy; no vCPU yet. */
+static struct kvm_vm *lm_vm_create(void)
 {
 	uint64_t image_size = round_up((uintptr_t)_end, PAGE_SIZE) -
 		round_down((uintptr_t)__executable_start, PAGE_SIZE);
@@ -298,12 +329,191 @@ struct kvm_vm *vm_create_guest64(void (*guest_code)(void),
 	vm_add_mem(vm, 0, 0, LM_IMAGE_GPA + image_size);
 	vm->lm->next_page = PAGE_SIZE;
 	vm->lm->pml4 = lm_alloc_page(vm);
+	/* So that the guest can add mappings of its own. */
+	virt_map(vm, vm->lm->pml4, vm->lm->pml4, PAGE_SIZE);
 	vm->lm->tss = lm_alloc_mapped(vm);
 	vm->lm->gdt = lm_setup_gdt(vm, vm->lm->tss);
 	vm->lm->idt = lm_setup_idt(vm);
 	lm_map_image(vm);
+	return vm;
+}
+
+struct kvm_vm *vm_create_guest64(void (*guest_code)(void),
+				 struct kvm_vcpu **vcpu)
+{
+	struct kvm_vm *vm = lm_vm_create();
 
 	*vcpu = vcpu_add64(vm, 0, guest_code);
+	return vm;
+}
+
+/*
+ * The climb from the power-on state to the lib's long mode, copied to a
+ * page of the lib's below 1 MiB, which the reset vector jumps to with CS
+ * = page >> 4 and IP = 0, and mapped at its address, so that the code
+ * goes on where it is once paging is on.  It uses no stack until RSP is
+ * the vCPU's.  The parameters, which the host fills in, follow the code
+ * (struct lm_climb); EBX holds the page's address from real mode on.
+ * CR4.PAE is set before EFER.LME: QEMU 7.2's TCG hangs the test host at
+ * a #VMEXIT from a guest with LME set and PAE clear (mode_switch.c).
+ */
+#define CLIMB_GDTR	0x20	/* the climb's GDT: limit, 32-bit base */
+#define CLIMB_FAR32	0x28	/* ljmpl to the 32-bit code: offset, CS */
+#define CLIMB_FAR64	0x30	/* ljmp to the 64-bit code: offset, CS */
+#define CLIMB_CR3	0x38
+#define CLIMB_GDTR64	0x46	/* the lib's GDT: limit, 64-bit base */
+#define CLIMB_IDTR64	0x56	/* the lib's IDT */
+#define CLIMB_RSP	0x60
+#define CLIMB_ENTRY	0x68	/* lm_guest_entry */
+#define CLIMB_CODE	0x70	/* the guest function */
+
+/* The climb's GDT, and the lib's data selector in it too. */
+#define CLIMB_CS32	0x08
+#define CLIMB_CS64	0x18
+
+#define CLIMB_PARAM(off)						\
+	"(lm_climb_params - lm_climb_start + " __stringify(off) ")"
+
+/* The lib's data segment in every data segment register, with its base 0. */
+#define CLIMB_DATA_SEGS							\
+	"	mov $" __stringify(LM_DS) ", %eax\n"			\
+	"	mov %eax, %ds\n"						\
+	"	mov %eax, %es\n"						\
+	"	mov %eax, %ss\n"						\
+	"	mov %eax, %fs\n"						\
+	"	mov %eax, %gs\n"
+
+asm(".pushsection .rodata.guest, \"a\"\n"
+    ".code16\n"
+    "lm_climb_start:\n"
+    "	mov %cs, %ax\n"
+    "	mov %ax, %ds\n"
+    "	movzwl %ax, %ebx\n"
+    "	shl $4, %ebx\n"
+    "	lgdtl " CLIMB_PARAM(CLIMB_GDTR) "\n"
+    "	mov %cr0, %eax\n"
+    "	or $1, %eax\n"				/* PE */
+    "	mov %eax, %cr0\n"
+    "	ljmpl *" CLIMB_PARAM(CLIMB_FAR32) "\n"
+    ".code32\n"
+    "lm_climb_32:\n"
+    CLIMB_DATA_SEGS
+    "	mov %cr4, %eax\n"
+    "	or $0x620, %eax\n"			/* PAE, OSFXSR, OSXMMEXCPT */
+    "	mov %eax, %cr4\n"
+    "	mov " CLIMB_PARAM(CLIMB_CR3) "(%ebx), %eax\n"
+    "	mov %eax, %cr3\n"
+    "	mov $0xc0000080, %ecx\n"		/* EFER */
+    "	rdmsr\n"
+    "	or $0x100, %eax\n"			/* LME */
+    "	wrmsr\n"
+    "	mov %cr0, %eax\n"
+    "	and $0x9fffffff, %eax\n"		/* caches on: CD, NW off */
+    "	or $0x80010022, %eax\n"		/* PG, WP, NE, MP */
+    "	mov %eax, %cr0\n"
+    "	ljmp *" CLIMB_PARAM(CLIMB_FAR64) "(%ebx)\n"
+    ".code64\n"
+    "lm_climb_64:\n"
+    "	mov %ebx, %ebx\n"
+    "	lgdt " CLIMB_PARAM(CLIMB_GDTR64) "(%rbx)\n"
+    "	lidt " CLIMB_PARAM(CLIMB_IDTR64) "(%rbx)\n"
+    CLIMB_DATA_SEGS
+    "	mov " CLIMB_PARAM(CLIMB_RSP) "(%rbx), %rsp\n"
+    "	mov " CLIMB_PARAM(CLIMB_CODE) "(%rbx), %rsi\n"
+    "	pushq $" __stringify(LM_CS) "\n"
+    "	pushq " CLIMB_PARAM(CLIMB_ENTRY) "(%rbx)\n"
+    "	lretq\n"
+    "	.balign 8\n"
+    "lm_climb_params:\n"
+    "	.skip 0x78\n"
+    "lm_climb_end:\n"
+    ".popsection\n");
+
+extern const uint8_t lm_climb_start[], lm_climb_32[], lm_climb_64[],
+	lm_climb_params[], lm_climb_end[];
+
+struct lm_climb {
+	uint64_t gdt[4];
+	uint16_t gdt_limit;		/* lgdtl's operand: limit, base */
+	uint32_t gdt_base;
+	uint16_t pad1;
+	uint32_t far32_off;		/* ljmpl's: offset, selector */
+	uint16_t far32_sel;
+	uint16_t pad2;
+	uint32_t far64_off;
+	uint16_t far64_sel;
+	uint16_t pad3;
+	uint64_t cr3;
+	uint16_t pad4[3];
+	uint16_t gdt64_limit;
+	uint64_t gdt64_base;
+	uint16_t pad5[3];
+	uint16_t idt64_limit;
+	uint64_t idt64_base;
+	uint64_t rsp;
+	uint64_t entry;
+	uint64_t code;
+} __attribute__((packed));
+
+#define CLIMB_CHECK(field, off)						\
+	_Static_assert(offsetof(struct lm_climb, field) == (off), #field)
+CLIMB_CHECK(gdt_limit, CLIMB_GDTR);
+CLIMB_CHECK(far32_off, CLIMB_FAR32);
+CLIMB_CHECK(far64_off, CLIMB_FAR64);
+CLIMB_CHECK(cr3, CLIMB_CR3);
+CLIMB_CHECK(gdt64_limit, CLIMB_GDTR64);
+CLIMB_CHECK(idt64_limit, CLIMB_IDTR64);
+CLIMB_CHECK(rsp, CLIMB_RSP);
+CLIMB_CHECK(entry, CLIMB_ENTRY);
+CLIMB_CHECK(code, CLIMB_CODE);
+_Static_assert(sizeof(struct lm_climb) == 0x78, "lm_climb's size");
+
+struct kvm_vm *vm_create_guest64_from_reset(void (*guest_code)(void),
+					    struct kvm_vcpu **vcpu)
+{
+	struct kvm_vm *vm = lm_vm_create();
+	uint64_t page = lm_alloc_mapped(vm);
+	uint8_t *code = vm_hva(vm, page), *reset;
+	struct lm_climb *c;
+	struct kvm_regs regs;
+
+	if (page + (lm_climb_end - lm_climb_start) > 1024 * 1024)
+		test_fail("long mode lib: the climb's page %#lx is above 1 MiB",
+			  page);
+	memcpy(code, lm_climb_start, lm_climb_end - lm_climb_start);
+	c = (struct lm_climb *)(code + (lm_climb_params - lm_climb_start));
+	/* lm_setup_gdt()'s descriptors, and 32-bit code. */
+	c->gdt[CLIMB_CS32 / 8] = desc(0, 0xfffff, 0xc09b);
+	c->gdt[LM_DS / 8] = desc(0, 0xfffff, 0xc093);
+	c->gdt[CLIMB_CS64 / 8] = desc(0, 0xfffff, 0xa09b);
+	c->gdt_limit = sizeof(c->gdt) - 1;
+	c->gdt_base = page + (lm_climb_params - lm_climb_start);
+	c->far32_off = page + (lm_climb_32 - lm_climb_start);
+	c->far32_sel = CLIMB_CS32;
+	c->far64_off = page + (lm_climb_64 - lm_climb_start);
+	c->far64_sel = CLIMB_CS64;
+	c->cr3 = vm->lm->pml4;
+	c->gdt64_limit = LM_GDT_SIZE - 1;
+	c->gdt64_base = vm->lm->gdt;
+	c->idt64_limit = LM_NR_VECTORS * 16 - 1;
+	c->idt64_base = vm->lm->idt;
+	c->rsp = lm_alloc_stack(vm);
+	c->entry = (uintptr_t)lm_guest_entry;
+	c->code = (uintptr_t)guest_code;
+
+	/* The reset vector, 0xfffffff0: ljmp $(page >> 4), $0. */
+	reset = vm_add_mem(vm, LM_RESET_SLOT, LM_RESET_GPA, PAGE_SIZE);
+	reset += 0xff0;
+	reset[0] = 0xea;
+	reset[1] = reset[2] = 0;
+	reset[3] = page >> 4;
+	reset[4] = page >> 12;
+
+	*vcpu = vcpu_add(vm, 0);
+	vcpu_set_kvm_cpuid(*vcpu);
+	vcpu_get_regs(*vcpu, &regs);
+	regs.rflags = vcpu_entry_rflags();
+	vcpu_set_regs(*vcpu, &regs);
 	return vm;
 }
 
@@ -366,6 +576,28 @@ void __vcpu_run_expect_sync(const char *file, int line,
 	if (type != UCALL_SYNC || uc.args[0] != n)
 		test_fail("%s:%d: guest ucall type %lu arg 0x%lx, expected GUEST_SYNC(0x%lx)",
 			  file, line, type, uc.args[0], n);
+}
+
+void __vcpu_run_expect_exception(const char *file, int line,
+				 struct kvm_vcpu *vcpu, uint64_t vector,
+				 uint64_t error_code, const void *rip,
+				 uint64_t cr2)
+{
+	struct ucall uc;
+	uint64_t type = __vcpu_run_ucall(file, line, vcpu, &uc, true);
+
+	if (type != UCALL_EXCEPTION)
+		test_fail("%s:%d: guest ucall type %lu arg 0x%lx, expected an exception",
+			  file, line, type, uc.args[0]);
+	test_log("guest: %s at rip 0x%lx, error code 0x%lx, cr2 0x%lx",
+		 exception_name(uc.args[0]), uc.args[2], uc.args[1],
+		 uc.args[3]);
+	if (uc.args[0] != vector || uc.args[1] != error_code ||
+	    uc.args[2] != (uintptr_t)rip ||
+	    (vector == PF_VECTOR && uc.args[3] != cr2))
+		test_fail("%s:%d: expected %s at rip 0x%lx, error code 0x%lx, cr2 0x%lx",
+			  file, line, exception_name(vector), (uintptr_t)rip,
+			  error_code, vector == PF_VECTOR ? cr2 : uc.args[3]);
 }
 
 void __vcpu_run_expect_done(const char *file, int line,

@@ -36,7 +36,8 @@
  * tables, descriptor tables, stacks and the copy of the binary.  A test
  * puts its own memory at or above LM_TEST_GPA with vm_add_mem64(), in
  * slots from 1 up.  The lib's pages are mapped at their guest physical
- * addresses, page 0 excepted, so that a NULL dereference faults.
+ * addresses, page 0 excepted, so that a NULL dereference faults.  The
+ * PML4 (CR3) is one of them, so that a guest can add mappings of its own.
  */
 #define LM_SYS_SIZE		(2 * MiB)
 #define LM_TEST_GPA		(1024 * MiB)
@@ -72,7 +73,30 @@ struct ucall {
 #define PFERR_PRESENT		(1UL << 0)
 #define PFERR_WRITE		(1UL << 1)
 #define PFERR_USER		(1UL << 2)
+#define PFERR_RSVD		(1UL << 3)
 #define PFERR_FETCH		(1UL << 4)
+
+/* The lib's IDT has gates for the exception vectors, 0 to 31. */
+#define LM_NR_VECTORS		32
+
+/*
+ * What a guest exception handler gets (guest_set_handler()): the
+ * registers the lib saved, then the vector, the error code (0 for
+ * vectors without one) and the frame the CPU pushed.  A handler may
+ * change them, RIP say, for the IRETQ that follows.
+ */
+struct guest_exception {
+	uint64_t r11, r10, r9, r8, rdi, rsi, rdx, rcx, rax;
+	uint64_t vector;
+	uint64_t error_code;
+	uint64_t rip;
+	uint64_t cs;
+	uint64_t rflags;
+	uint64_t rsp;
+	uint64_t ss;
+};
+
+typedef void (*guest_handler_t)(struct guest_exception *e);
 
 /* Guest side: run in the guest only. */
 
@@ -107,6 +131,42 @@ void __guest_assert(const char *file, uint64_t line, const char *expr,
 void *guest_memset(void *s, int c, uint64_t n);
 void *guest_memcpy(void *d, const void *s, uint64_t n);
 
+/*
+ * Handle exception vector (0 to 31) with handler from now on, in the
+ * guest that calls it; NULL goes back to the lib's report to the host.
+ * The handler runs on the interrupted code's stack, with RFLAGS.IF as
+ * it was (trap gates), and the interrupted code goes on when it
+ * returns: it must have removed the cause, or the exception comes again.
+ */
+void guest_set_handler(int vector, guest_handler_t handler);
+
+static inline uint64_t guest_read_cr2(void)
+{
+	uint64_t v;
+
+	asm volatile("mov %%cr2, %0" : "=r"(v));
+	return v;
+}
+
+static inline uint64_t guest_read_cr3(void)
+{
+	uint64_t v;
+
+	asm volatile("mov %%cr3, %0" : "=r"(v));
+	return v;
+}
+
+/* Also flushes the TLB of every non-global translation. */
+static inline void guest_write_cr3(uint64_t v)
+{
+	asm volatile("mov %0, %%cr3" : : "r"(v) : "memory");
+}
+
+static inline void guest_invlpg(uint64_t gva)
+{
+	asm volatile("invlpg (%0)" : : "r"(gva) : "memory");
+}
+
 /* Host side. */
 
 /*
@@ -116,6 +176,22 @@ void *guest_memcpy(void *d, const void *s, uint64_t n);
  */
 struct kvm_vm *vm_create_guest64(void (*guest_code)(void),
 				 struct kvm_vcpu **vcpu);
+
+/*
+ * The same VM with vCPU 0 as KVM_CREATE_VCPU made it, at the power-on
+ * state (real mode, CS base 0xffff0000, IP 0xfff0; RFLAGS as for every
+ * guest of the lib), on KVM with KVM's supported CPUID
+ * (vcpu_set_kvm_cpuid()).  The reset vector, in a page of its own at
+ * LM_RESET_GPA (slot LM_RESET_SLOT), jumps to code in the lib's memory
+ * that climbs to long mode as a boot loader would (protected mode with
+ * a GDT of its own, CR4.PAE, CR3, EFER.LME with WRMSR, CR0.PG), loads
+ * the lib's GDT and IDT and calls guest_code() on the vCPU's stack,
+ * with the same CR0, CR4 and EFER as vm_create_guest64() gives.
+ */
+#define LM_RESET_GPA		0xfffff000UL
+#define LM_RESET_SLOT		32763	/* the last of KVM_CAP_NR_MEMSLOTS */
+struct kvm_vm *vm_create_guest64_from_reset(void (*guest_code)(void),
+					    struct kvm_vcpu **vcpu);
 
 /* One more vCPU of such a VM, at guest_code() on a stack of its own. */
 struct kvm_vcpu *vcpu_add64(struct kvm_vm *vm, int id,
@@ -130,6 +206,10 @@ void *vm_add_mem64(struct kvm_vm *vm, uint32_t slot, uint64_t gpa,
 
 /* Map size bytes of guest physical memory at gpa to virtual gva. */
 void virt_map(struct kvm_vm *vm, uint64_t gva, uint64_t gpa, uint64_t size);
+
+/* The same with 2 MiB pages: all three must be multiples of 2 MiB. */
+void virt_map_2m(struct kvm_vm *vm, uint64_t gva, uint64_t gpa,
+		 uint64_t size);
 
 /* Host address of guest virtual address gva; fails if it is not mapped. */
 void *gva2hva(struct kvm_vm *vm, uint64_t gva);
@@ -175,6 +255,17 @@ void __vcpu_run_expect_done(const char *file, int line,
 #define vcpu_run_expect_sync(vcpu, n)					\
 	__vcpu_run_expect_sync(__FILE__, __LINE__, vcpu, n)
 
+void __vcpu_run_expect_exception(const char *file, int line,
+				 struct kvm_vcpu *vcpu, uint64_t vector,
+				 uint64_t error_code, const void *rip,
+				 uint64_t cr2);
+/*
+ * The next ucall must be the report of exception vector with error_code
+ * at rip, and for #PF with cr2 in CR2 (logged either way).
+ */
+#define vcpu_run_expect_exception(vcpu, vector, error_code, rip, cr2)	\
+	__vcpu_run_expect_exception(__FILE__, __LINE__, vcpu, vector,	\
+				    error_code, rip, cr2)
 /* The next ucall must be GUEST_DONE(). */
 #define vcpu_run_expect_done(vcpu)					\
 	__vcpu_run_expect_done(__FILE__, __LINE__, vcpu)

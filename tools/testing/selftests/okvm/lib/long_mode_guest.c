@@ -20,10 +20,17 @@ asm(".pushsection .text\n"
  * One 16-byte stub per exception vector 0-31, at lm_vectors + 16 * n:
  * each leaves the same frame for lm_exception_common, a dummy error
  * code where the CPU pushes none (the vectors in the mask: 8, 10-14,
- * 17, 21, 29 and 30 push one).  The CPU aligned RSP to 16 bytes before
- * its pushes (SDM vol. 3A, "64-Bit Mode Stack Frame"), and the stub's
- * pushes make eight quadwords in all, so RSP is still aligned for the
- * call.
+ * 17, 21, 29 and 30 push one).  lm_exception_common saves the registers
+ * a C function may change, the nine caller-saved ones and the SSE state
+ * (FXSAVE), calls lm_guest_exception() with the frame (and DF clear, as
+ * the ABI wants), and when that
+ * returns (a handler of the guest's took the exception) restores them,
+ * drops vector and error code and returns with IRETQ.
+ *
+ * The CPU aligned RSP to 16 bytes before its five pushes (SDM vol. 3A,
+ * "64-Bit Mode Stack Frame"); with the error code, the vector and the
+ * nine registers that makes sixteen quadwords, so RSP is aligned for
+ * FXSAVE's 512 bytes and for the call, as the ABI wants it.
  */
 asm(".pushsection .text\n"
     ".macro lm_vector n\n"
@@ -41,19 +48,42 @@ asm(".pushsection .text\n"
     "	lm_vector \\n\n"
     "	.endr\n"
     "lm_exception_common:\n"
+    "	push %rax\n"
+    "	push %rcx\n"
+    "	push %rdx\n"
+    "	push %rsi\n"
+    "	push %rdi\n"
+    "	push %r8\n"
+    "	push %r9\n"
+    "	push %r10\n"
+    "	push %r11\n"
     "	mov %rsp, %rdi\n"
+    "	sub $512, %rsp\n"
+    "	fxsave64 (%rsp)\n"
+    "	cld\n"
     "	call lm_guest_exception\n"
+    "	fxrstor64 (%rsp)\n"
+    "	add $512, %rsp\n"
+    "	pop %r11\n"
+    "	pop %r10\n"
+    "	pop %r9\n"
+    "	pop %r8\n"
+    "	pop %rdi\n"
+    "	pop %rsi\n"
+    "	pop %rdx\n"
+    "	pop %rcx\n"
+    "	pop %rax\n"
+    "	add $16, %rsp\n"
+    "	iretq\n"
     ".popsection\n");
 
-struct lm_exception_frame {
-	uint64_t vector;
-	uint64_t error_code;
-	uint64_t rip;
-	uint64_t cs;
-	uint64_t rflags;
-	uint64_t rsp;
-	uint64_t ss;
-};
+/* The guest's own exception handlers, guest_set_handler(). */
+static guest_handler_t lm_handlers[LM_NR_VECTORS];
+
+void guest_set_handler(int vector, guest_handler_t handler)
+{
+	lm_handlers[vector] = handler;
+}
 
 /*
  * HLT exits to userspace (no in-kernel irqchip), so a guest that has
@@ -102,17 +132,23 @@ void __guest_assert(const char *file, uint64_t line, const char *expr,
 	guest_halt();
 }
 
-void __attribute__((noreturn, used))
-lm_guest_exception(struct lm_exception_frame *f)
+/*
+ * From lm_exception_common: the guest's handler for the vector when it
+ * has one, after which the interrupted code goes on; else a ucall with
+ * vector, error code, RIP and CR2, and a halt for good.
+ */
+void __attribute__((used)) lm_guest_exception(struct guest_exception *f)
 {
 	struct ucall uc = { .type = UCALL_EXCEPTION };
-	uint64_t cr2;
 
-	asm volatile("mov %%cr2, %0" : "=r"(cr2));
+	if (f->vector < LM_NR_VECTORS && lm_handlers[f->vector]) {
+		lm_handlers[f->vector](f);
+		return;
+	}
 	uc.args[0] = f->vector;
 	uc.args[1] = f->error_code;
 	uc.args[2] = f->rip;
-	uc.args[3] = cr2;
+	uc.args[3] = guest_read_cr2();
 	ucall_send(&uc);
 	guest_halt();
 }

@@ -1,0 +1,265 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * A 64-bit guest that edits its own page tables (lib/long_mode.h) and
+ * checks what the processor does with them (Intel SDM vol. 3, 4.6 to
+ * 4.10; AMD APM vol. 2, 5.4 to 5.5): a changed entry counts after
+ * INVLPG or a CR3 load, the accessed and dirty flags are set by reads
+ * and writes, CR0.WP=0 lets supervisor writes through read-only pages,
+ * a #PF carries the error code and CR2 of the access, and one met on the
+ * way to the #PF handler is a double fault.  With nested paging the CPU
+ * does all of it; under shadow paging (okvm tdp=0, kvm_amd npt=0) the
+ * hypervisor must, which is what these cases are for.
+ *
+ * The host maps ALIAS_GVA to page A of the test memory, and the lib's
+ * memory, page tables included, at SYS_GVA; the guest finds the entry
+ * that maps ALIAS_GVA by walking its tables from CR3 through the latter.
+ */
+#include <okvm/emulator.h>
+
+#include "long_mode.h"
+
+#define PG_P		(1UL << 0)
+#define PG_RW		(1UL << 1)
+#define PG_A		(1UL << 5)
+#define PG_D		(1UL << 6)
+#define PG_ADDR		0x000ffffffffff000UL
+#define PFERR_RSVD	(1UL << 3)
+#define CR0_WP		(1UL << 16)
+
+#define PAGE_A		LM_TEST_GPA
+#define PAGE_B		(LM_TEST_GPA + PAGE_SIZE)
+/* Far from everything the lib maps. */
+#define ALIAS_GVA	0x4000000000UL
+#define SYS_GVA		0x5000000000UL
+#define MARK_A		0xaaaaaaaa00000001UL
+#define MARK_B		0xbbbbbbbb00000002UL
+#define MARK_C		0xcccccccc00000003UL
+
+static volatile uint64_t *const alias = (volatile uint64_t *)ALIAS_GVA;
+
+/* The 4 KiB page-table entry that maps gva (the lib maps no large pages). */
+static volatile uint64_t *guest_pte(uint64_t gva)
+{
+	volatile uint64_t *e;
+	uint64_t table;
+	int level;
+
+	asm volatile("mov %%cr3, %0" : "=r"(table));
+	for (level = 4; ; level--) {
+		e = (volatile uint64_t *)(SYS_GVA + (table & PG_ADDR) +
+			8 * ((gva >> (12 + 9 * (level - 1))) & 511));
+		if (level == 1)
+			return e;
+		table = *e;
+	}
+}
+
+static void invlpg(uint64_t gva)
+{
+	asm volatile("invlpg (%0)" : : "r"(gva) : "memory");
+}
+
+static void reload_cr3(void)
+{
+	uint64_t cr3;
+
+	asm volatile("mov %%cr3, %0; mov %0, %%cr3" : "=r"(cr3) : : "memory");
+}
+
+static uint64_t read_cr0(void)
+{
+	uint64_t cr0;
+
+	asm volatile("mov %%cr0, %0" : "=r"(cr0));
+	return cr0;
+}
+
+static void write_cr0(uint64_t cr0)
+{
+	asm volatile("mov %0, %%cr0" : : "r"(cr0) : "memory");
+}
+
+static struct kvm_vm *paging_vm(void (*guest_code)(void),
+				struct kvm_vcpu **vcpu)
+{
+	struct kvm_vm *vm = vm_create_guest64(guest_code, vcpu);
+	uint64_t *mem = vm_add_mem64(vm, 1, LM_TEST_GPA, 2 * PAGE_SIZE);
+
+	mem[0] = MARK_A;
+	mem[PAGE_SIZE / 8] = MARK_B;
+	virt_map(vm, ALIAS_GVA, PAGE_A, PAGE_SIZE);
+	/* Last: the tables made for both mappings are in the lib's memory. */
+	virt_map(vm, SYS_GVA, 0, LM_SYS_SIZE);
+	return vm;
+}
+
+static void run_to_done(void (*guest_code)(void))
+{
+	struct kvm_vcpu *vcpu;
+	struct kvm_vm *vm = paging_vm(guest_code, &vcpu);
+
+	vcpu_run_expect_done(vcpu);
+	vcpu_free(vcpu);
+	vm_free(vm);
+}
+
+/* The guest's #PF must come with this error code, at rip, for ALIAS_GVA. */
+static void run_to_pf(void (*guest_code)(void), uint64_t error_code,
+		      const char *rip)
+{
+	struct kvm_vcpu *vcpu;
+	struct kvm_vm *vm = paging_vm(guest_code, &vcpu);
+
+	vcpu_run_expect_exception(vcpu, PF_VECTOR, error_code, rip, ALIAS_GVA);
+	vcpu_free(vcpu);
+	vm_free(vm);
+}
+
+static void guest_remap(void)
+{
+	volatile uint64_t *pte = guest_pte(ALIAS_GVA);
+
+	GUEST_ASSERT_EQ(*alias, MARK_A);
+	*pte = (*pte & ~PG_ADDR) | PAGE_B;
+	invlpg(ALIAS_GVA);
+	GUEST_ASSERT_EQ(*alias, MARK_B);
+	*pte = (*pte & ~PG_ADDR) | PAGE_A;
+	reload_cr3();
+	GUEST_ASSERT_EQ(*alias, MARK_A);
+}
+
+/* A changed entry counts after INVLPG, and after a CR3 load. */
+TEST(remap_invlpg_and_cr3)
+{
+	run_to_done(guest_remap);
+}
+
+static void guest_accessed_dirty(void)
+{
+	volatile uint64_t *pte = guest_pte(ALIAS_GVA);
+
+	*pte &= ~(PG_A | PG_D);
+	invlpg(ALIAS_GVA);
+	GUEST_ASSERT_EQ(*alias, MARK_A);
+	GUEST_ASSERT_EQ(*pte & (PG_A | PG_D), PG_A);
+	*alias = MARK_C;
+	GUEST_ASSERT_EQ(*pte & (PG_A | PG_D), PG_A | PG_D);
+	/* Cleared and flushed again: a write alone sets both. */
+	*pte &= ~(PG_A | PG_D);
+	invlpg(ALIAS_GVA);
+	*alias = MARK_B;
+	GUEST_ASSERT_EQ(*pte & (PG_A | PG_D), PG_A | PG_D);
+}
+
+/* The accessed flag on a read, the dirty flag on a write (SDM 4.8). */
+TEST(accessed_dirty)
+{
+	run_to_done(guest_accessed_dirty);
+}
+
+static void guest_wp(void)
+{
+	volatile uint64_t *pte = guest_pte(ALIAS_GVA);
+	uint64_t cr0 = read_cr0();
+
+	GUEST_ASSERT(cr0 & CR0_WP);
+	*pte &= ~(PG_RW | PG_D);
+	invlpg(ALIAS_GVA);
+	GUEST_ASSERT_EQ(*alias, MARK_A);
+	write_cr0(cr0 & ~CR0_WP);
+	*alias = MARK_C;
+	GUEST_ASSERT_EQ(*(volatile uint64_t *)PAGE_A, MARK_C);
+	GUEST_ASSERT_EQ(*pte & (PG_RW | PG_D), PG_D);
+	write_cr0(cr0);
+	asm volatile("wp_rip: movq $1, (%0)" : : "r"(ALIAS_GVA) : "memory");
+	GUEST_DONE();
+}
+
+/*
+ * CR0.WP clear: a supervisor write to a read-only page goes through (and
+ * sets the dirty flag); set again, the same write is #PF(P|W) (SDM
+ * 4.6.1).
+ */
+TEST(cr0_wp)
+{
+	extern const char wp_rip[];
+
+	run_to_pf(guest_wp, PFERR_PRESENT | PFERR_WRITE, wp_rip);
+}
+
+static void guest_not_present(void)
+{
+	volatile uint64_t *pte = guest_pte(ALIAS_GVA);
+
+	GUEST_ASSERT_EQ(*alias, MARK_A);
+	*pte &= ~PG_P;
+	invlpg(ALIAS_GVA);
+	asm volatile("np_rip: movq $1, (%0)" : : "r"(ALIAS_GVA) : "memory");
+	GUEST_DONE();
+}
+
+/* A write to a page made not present and flushed: #PF(W), CR2. */
+TEST(not_present_after_invlpg)
+{
+	extern const char np_rip[];
+
+	run_to_pf(guest_not_present, PFERR_WRITE, np_rip);
+}
+
+extern const char lm_vectors[];
+
+static void guest_handler_unmapped(void)
+{
+	volatile uint64_t *pte = guest_pte((uintptr_t)lm_vectors);
+
+	*pte &= ~PG_P;
+	invlpg((uintptr_t)lm_vectors);
+	*alias = MARK_C;
+	GUEST_DONE();
+}
+
+/*
+ * The page of the lib's exception handlers made not present: whatever
+ * faults next (the write, or the fetch when the code shares the page),
+ * the #PF handler's fetch faults too, which is #DF, whose handler's
+ * fetch faults again: a triple fault (SDM vol. 3, 6.15).
+ */
+TEST(pf_handler_unmapped)
+{
+	struct kvm_vcpu *vcpu;
+	struct kvm_vm *vm = paging_vm(guest_handler_unmapped, &vcpu);
+
+	vcpu_run_expect_exit(vcpu, KVM_EXIT_SHUTDOWN);
+	vcpu_free(vcpu);
+	vm_free(vm);
+}
+
+static void guest_reserved(void)
+{
+	volatile uint64_t *pte = guest_pte(ALIAS_GVA);
+	uint64_t v;
+
+	*pte |= 1UL << 51;
+	invlpg(ALIAS_GVA);
+	asm volatile("rsvd_rip: mov (%1), %0" : "=r"(v) : "r"(ALIAS_GVA)
+		     : "memory");
+	GUEST_DONE();
+}
+
+/*
+ * Bit 51 of an entry, beyond the guest's physical address width (QEMU's
+ * EPYC and Bochs' Haswell have 48 bits at most): #PF(P|RSVD) on a read
+ * (SDM 4.7).  QEMU 7.2's TCG walker, which walks the guest's tables
+ * under nested paging, leaves P clear.
+ */
+TEST(reserved_bit)
+{
+	extern const char rsvd_rip[];
+	uint64_t want = PFERR_PRESENT | PFERR_RSVD;
+
+	if (host_under_tcg() && !shadow_paging()) {
+		test_log("QEMU's TCG walks the guest's tables: no P with RSVD");
+		want = PFERR_RSVD;
+	}
+	run_to_pf(guest_reserved, want, rsvd_rip);
+}
