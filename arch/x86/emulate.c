@@ -36,10 +36,10 @@
  * Under shadow paging, MOV to and from CR0, CR2, CR3, CR4 and CR8, CLTS,
  * LMSW, SMSW and INVLPG too (okvm_emulate_insn()), and for real mode run
  * in virtual-8086 mode (VMX without unrestricted guest), LGDT, LIDT, MOV
- * to and from DRn and the direct far JMP of real mode, and the decoding of the instructions
- * that fault there (okvm_decode_vm86_gp()).  Anything else stops with
- * KVM_EXIT_INTERNAL_ERROR.  XCHG and LOCKed forms are not atomic
- * towards other vCPUs on RAM.
+ * to and from DRn and the direct far JMP of real mode, and the decoding
+ * of the instructions that fault there (okvm_decode_vm86_gp()).
+ * Anything else stops with KVM_EXIT_INTERNAL_ERROR.  XCHG and LOCKed
+ * forms are not atomic towards other vCPUs on RAM.
  */
 #define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
 
@@ -1020,7 +1020,8 @@ static int emul_mov_dr(struct emul *e)
 	if (dr < 4)
 		vcpu->arch.dr[dr] = val;
 	else if (dr == 6)
-		okvm_ops->set_ctl(vcpu, OKVM_CTL_DR6, (u32)val | EMUL_DR6_FIXED_1);
+		okvm_ops->set_ctl(vcpu, OKVM_CTL_DR6,
+				  (u32)val | EMUL_DR6_FIXED_1);
 	else
 		okvm_ops->set_ctl(vcpu, OKVM_CTL_DR7,
 				  ((u32)val & ~EMUL_DR7_RESERVED) |
@@ -1538,8 +1539,9 @@ int okvm_emulate_insn(struct okvm_vcpu *vcpu, const struct okvm_exit *exit)
  */
 void okvm_decode_vm86_gp(struct okvm_vcpu *vcpu, struct okvm_exit *exit)
 {
+	bool xsetbv = false;
 	struct emul e;
-	u8 b = 0, modrm = 0;
+	u8 b = 0, modrm;
 	int r;
 
 	emul_init(&e, vcpu, exit, NULL, 0);
@@ -1548,10 +1550,10 @@ void okvm_decode_vm86_gp(struct okvm_vcpu *vcpu, struct okvm_exit *exit)
 		   (e.opcode & 0xfc) == 0xe4))
 		r = emul_byte(&e, &b);
 	/* 0F 01 D1 is XSETBV; other 0F 01 forms are the emulator's. */
-	if (!r && e.opcode == 0x0f && b == 0x01)
+	if (!r && e.opcode == 0x0f && b == 0x01) {
 		r = emul_byte(&e, &modrm);
-	if (modrm == 0xd1)
-		b = modrm;
+		xsetbv = modrm == 0xd1;
+	}
 	if (r) {
 		exit->reason = r == EMUL_FAULT || r == EMUL_RETRY ?
 			       OKVM_EXIT_NONE : OKVM_EXIT_EMULATE;
@@ -1591,8 +1593,9 @@ void okvm_decode_vm86_gp(struct okvm_vcpu *vcpu, struct okvm_exit *exit)
 		case 0x09:
 			exit->reason = OKVM_EXIT_NOP;
 			break;
-		case 0xd1:
-			exit->reason = OKVM_EXIT_XSETBV;
+		case 0x01:
+			if (xsetbv)
+				exit->reason = OKVM_EXIT_XSETBV;
 			break;
 		}
 		break;

@@ -238,8 +238,8 @@ static struct okvm_tdp_format ept_format __ro_after_init = {
  * #PF (in the exception bitmap, with a zero error-code mask and match
  * every #PF exits, 25.2).
  */
-#define CPU_SHADOW_EXITING	(CPU_CR3_LOAD_EXITING | CPU_CR3_STORE_EXITING | \
-				 CPU_INVLPG_EXITING)
+#define CPU_SHADOW_EXITING	(CPU_CR3_LOAD_EXITING | \
+				 CPU_CR3_STORE_EXITING | CPU_INVLPG_EXITING)
 
 static int vmx_probe_controls(void)
 {
@@ -1038,7 +1038,10 @@ static bool vmx_inject_event(struct okvm_vcpu *vcpu, u64 cr0, bool vm86)
  * when it differs from its own (the segment cache of protected mode, or
  * of KVM_SET_SREGS); any other (CS at reset, based at 0xffff0000) cannot
  * run, and the instruction at CS:IP is emulated instead (the far JMP of
- * a reset vector) until it can.
+ * a reset vector) until it can.  The guest's segments must still pass
+ * the checks VM entry makes with unrestricted guest, which it does not
+ * make of them now (a limit G agrees with, a busy TSS in TR: 26.3.1.2):
+ * okvm fails the entry as that VM entry would.
  */
 #define VM86_SEG_LIMIT		0xffff
 #define VM86_SEG_AR		0xf3	/* present, DPL 3, data, accessed */
@@ -1065,31 +1068,54 @@ static void vmx_seg_write(const struct vmx_seg_regs *r, enum vmx_seg seg)
 	vmcs_write(GUEST_ES_SELECTOR + n, r->sel);
 }
 
-/* Return: false when a segment cannot be had in virtual-8086 mode. */
-static bool vmx_enter_vm86(struct vmx_vcpu *vmx)
+/* G agrees with the limit of a usable segment (26.3.1.2). */
+static bool vmx_seg_limit_ok(const struct vmx_seg_regs *r)
+{
+	if (r->ar & VMX_AR_UNUSABLE)
+		return true;
+	if (r->ar & VMX_AR_G)
+		return (r->limit & 0xfff) == 0xfff;
+	return r->limit <= 0xfffff;
+}
+
+/*
+ * Return: OKVM_EXIT_NONE when the guest can enter in virtual-8086 mode,
+ * OKVM_EXIT_EMULATE when a segment cannot be had there, or
+ * OKVM_EXIT_FAIL_ENTRY for a state VM entry would refuse.
+ */
+static enum okvm_exit_reason vmx_enter_vm86(struct vmx_vcpu *vmx)
 {
 	struct vmx_seg_regs vm86 = {
 		.limit = VM86_SEG_LIMIT,
 		.ar = VM86_SEG_AR,
 	};
 	struct vmx_seg_regs tss = { .ar = VM86_TR_AR };
+	struct vmx_seg_regs *tr = &vmx->rm[VMX_TR];
+	enum okvm_exit_reason reason = OKVM_EXIT_NONE;
 	enum vmx_seg i;
 
 	for (i = VMX_ES; i <= VMX_GS; i++) {
 		vmx_seg_read(&vmx->rm[i], i);
+		if (!vmx_seg_limit_ok(&vmx->rm[i]))
+			return OKVM_EXIT_FAIL_ENTRY;
 		if (vmx->rm[i].base & ~VM86_SEG_BASES)
-			return false;
+			reason = OKVM_EXIT_EMULATE;
 	}
+	vmx_seg_read(tr, VMX_TR);
+	if (!vmx_seg_limit_ok(tr) || (tr->ar & VMX_AR_UNUSABLE) ||
+	    (tr->ar & 7) != 3)
+		return OKVM_EXIT_FAIL_ENTRY;
+	if (reason != OKVM_EXIT_NONE)
+		return reason;
 	for (i = VMX_ES; i <= VMX_GS; i++) {
 		vm86.base = vmx->rm[i].base;
 		vm86.sel = vm86.base >> 4;
 		vmx_seg_write(&vm86, i);
 	}
-	vmx_seg_read(&vmx->rm[VMX_TR], VMX_TR);
 	vmx_seg_write(&tss, VMX_TR);
 	vmx->rm_idtr_limit = vmcs_read(GUEST_IDTR_LIMIT);
 	vmcs_write(GUEST_IDTR_LIMIT, 0);
-	return true;
+	return OKVM_EXIT_NONE;
 }
 
 static void vmx_leave_vm86(struct vmx_vcpu *vmx)
@@ -1234,10 +1260,11 @@ static void vmx_decode_exception(struct okvm_vcpu *vcpu, struct okvm_exit *exit,
 {
 	struct vmx_vcpu *vmx = to_vmx(vcpu);
 	u32 info = ei->intr_info;
+	u8 vector = info & OKVM_EVT_VECTOR_MASK;
 	u64 qual = ei->qual;
 
 	exit->reason = OKVM_EXIT_NONE;
-	switch (info & OKVM_EVT_VECTOR_MASK) {
+	switch (vector) {
 	case X86_TRAP_PF:
 		/* Shadow paging: the linear address is the qualification. */
 		exit->reason = OKVM_EXIT_SHADOW_FAULT;
@@ -1266,13 +1293,13 @@ static void vmx_decode_exception(struct okvm_vcpu *vcpu, struct okvm_exit *exit,
 		break;
 	default:
 		/* #MC and NMIs: handled before interrupts came back on. */
-		if (!vmx->vm86 || (info & OKVM_EVT_VECTOR_MASK) == X86_TRAP_MC ||
+		if (!vmx->vm86 || vector == X86_TRAP_MC ||
 		    (info & INTR_INFO_TYPE_MASK) == INTR_INFO_TYPE_NMI)
 			break;
 		/* Any other in virtual-8086 mode: INT3 and INTO are traps. */
 		if ((info & INTR_INFO_TYPE_MASK) == INTR_INFO_TYPE_SOFT_EXC)
 			vcpu->arch.rip += vmcs_read(VM_EXIT_INSTRUCTION_LEN);
-		okvm_queue_exception(vcpu, info & OKVM_EVT_VECTOR_MASK, false, 0);
+		okvm_queue_exception(vcpu, vector, false, 0);
 		break;
 	}
 }
@@ -1428,9 +1455,12 @@ static bool vmx_prepare(struct okvm_vcpu *vcpu, struct okvm_exit *exit)
 		exit->reason = OKVM_EXIT_REAL_EVENT;
 		return false;
 	}
-	if (vm86 && !vmx_enter_vm86(vmx)) {
-		exit->reason = OKVM_EXIT_EMULATE;
-		return false;
+	if (vm86) {
+		exit->reason = vmx_enter_vm86(vmx);
+		exit->hw_reason = exit->reason == OKVM_EXIT_FAIL_ENTRY ?
+			EXIT_REASON_FAILED_ENTRY | EXIT_REASON_INVALID_STATE : 0;
+		if (exit->reason != OKVM_EXIT_NONE)
+			return false;
 	}
 	vmx->vm86 = vm86;
 	vmcs_write(EXCEPTION_BITMAP, vmx_exception_bitmap(vmx));

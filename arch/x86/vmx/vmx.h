@@ -106,6 +106,7 @@
 #define INTR_INFO_NMI_UNBLOCKED		BIT(12)
 
 /* Segment access rights (table 24-2) */
+#define VMX_AR_G			BIT(15)
 #define VMX_AR_UNUSABLE			BIT(16)
 
 /* Exit qualifications (27.2.1, tables 27-3, 27-5, 27-7) */
@@ -151,6 +152,7 @@
 #define EXIT_REASON_IO			30
 #define EXIT_REASON_RDMSR		31
 #define EXIT_REASON_WRMSR		32
+#define EXIT_REASON_INVALID_STATE	33
 #define EXIT_REASON_MWAIT		36
 #define EXIT_REASON_MONITOR		39
 #define EXIT_REASON_MCE_DURING_ENTRY	41
