@@ -34,9 +34,13 @@
  * OR, ADC, SBB, AND, SUB, XOR, CMP; 00-3B and 80-83), TEST (84, 85, F6,
  * F7), XCHG (86, 87), MOVS, STOS and LODS; INS and OUTS for port I/O.
  * Under shadow paging, MOV to and from CR0, CR2, CR3, CR4 and CR8, CLTS,
- * LMSW, SMSW and INVLPG too (okvm_emulate_insn()).  Anything else stops
- * with KVM_EXIT_INTERNAL_ERROR at CPL 0 and raises #UD above it, as in
- * KVM.  XCHG and LOCKed forms are not atomic towards other vCPUs on RAM.
+ * LMSW, SMSW and INVLPG too (okvm_emulate_insn()), and for real mode run
+ * in virtual-8086 mode (VMX without unrestricted guest), LGDT, LIDT, MOV
+ * to and from DRn and the direct far JMP of real mode, and the decoding
+ * of the instructions that fault there (okvm_decode_vm86_gp()).
+ * Anything else stops with KVM_EXIT_INTERNAL_ERROR at CPL 0 and raises
+ * #UD above it, as in KVM.  XCHG and LOCKed forms are not atomic towards
+ * other vCPUs on RAM.
  */
 #define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
 
@@ -511,11 +515,13 @@ sizes:
 /*
  * The system instructions shadow paging intercepts: 0F 01 /4 SMSW, /6
  * LMSW, /7 INVLPG; 0F 06 CLTS; 0F 20 and 0F 22 MOV from and to CRn.
+ * Real mode in virtual-8086 mode also faults on 0F 01 /2 LGDT and /3
+ * LIDT, and 0F 21 and 0F 23 MOV from and to DRn.
  */
 static bool emul_is_sys(struct emul *e)
 {
 	return e->twobyte && (e->opcode == 0x01 || e->opcode == 0x06 ||
-			      e->opcode == 0x20 || e->opcode == 0x22);
+			      (e->opcode >= 0x20 && e->opcode <= 0x23));
 }
 
 static int emul_decode_sys(struct emul *e)
@@ -535,18 +541,19 @@ static int emul_decode_sys(struct emul *e)
 			return EMUL_DONE;
 		case 6:		/* LMSW */
 			return EMUL_DONE;
+		case 2:		/* LGDT */
+		case 3:		/* LIDT */
 		case 7:		/* INVLPG; register forms are other insns */
 			return e->dst.kind == OP_MEM ? EMUL_DONE : EMUL_FAIL;
 		default:
 			return EMUL_FAIL;
 		}
-	case 0x20:
-	case 0x22:
+	case 0x20 ... 0x23:
 		/*
 		 * Always a register, whatever ModRM.mod says, of 64 bits in
 		 * 64-bit mode and 32 otherwise (SDM vol. 2, "MOV--Move
-		 * to/from Control Registers").  On AMD, LOCK makes CR0 CR8
-		 * (APM vol. 3, "MOV CRn").
+		 * to/from Control Registers", and Debug Registers).  On
+		 * AMD, LOCK makes CR0 CR8 (APM vol. 3, "MOV CRn").
 		 */
 		r = emul_byte(e, &modrm);
 		if (r)
@@ -660,6 +667,13 @@ static int emul_decode(struct emul *e)
 	case 0xac:
 	case 0xad:	/* LODS */
 	case 0x6c ... 0x6f:	/* INS, OUTS */
+		break;
+	case 0xea:	/* JMP ptr16:16/32, real mode only: no descriptor */
+		if (!e->real || e->mode == 64)
+			return EMUL_FAIL;
+		r = emul_imm(e, e->op_bytes, &e->src.val);
+		if (!r)
+			r = emul_imm(e, 2, &e->dst.val);
 		break;
 	case 0xc6:
 	case 0xc7:	/* MOV Eb/Ev, Ib/Iz: only /0 */
@@ -984,6 +998,74 @@ static int emul_mov_cr(struct emul *e)
 }
 
 /*
+ * MOV from or to DRn: DR4 and DR5 are DR6 and DR7 unless CR4.DE makes
+ * them #UD; DR6 and DR7 keep their fixed bits (SDM vol. 3, 17.2).
+ */
+#define EMUL_DR6_FIXED_1	0xffff0ff0ULL
+#define EMUL_DR7_FIXED_1	0x400ULL
+#define EMUL_DR7_RESERVED	0xd800ULL	/* bits 11, 12, 14 and 15 */
+
+static int emul_mov_dr(struct emul *e)
+{
+	struct okvm_vcpu *vcpu = e->vcpu;
+	u8 dr = e->modrm_reg;
+	u64 val = 0;
+
+	if (dr > 7 || ((dr == 4 || dr == 5) && (e->pg.cr4 & X86_CR4_DE)))
+		return emul_exception(e, X86_TRAP_UD, false, 0);
+	if (dr == 4 || dr == 5)
+		dr += 2;
+	if (e->opcode == 0x21) {
+		if (dr < 4)
+			val = vcpu->arch.dr[dr];
+		else
+			val = okvm_get_ctl(vcpu, dr == 6 ? OKVM_CTL_DR6 :
+							   OKVM_CTL_DR7);
+		return emul_write_op(e, &e->dst, val);
+	}
+	emul_read_op(e, &e->dst, &val);
+	if (dr < 4)
+		vcpu->arch.dr[dr] = val;
+	else if (dr == 6)
+		okvm_ops->set_ctl(vcpu, OKVM_CTL_DR6,
+				  (u32)val | EMUL_DR6_FIXED_1);
+	else
+		okvm_ops->set_ctl(vcpu, OKVM_CTL_DR7,
+				  ((u32)val & ~EMUL_DR7_RESERVED) |
+				  EMUL_DR7_FIXED_1);
+	return EMUL_DONE;
+}
+
+/*
+ * LGDT and LIDT: a 16-bit limit, then a base of 8 bytes in 64-bit mode,
+ * else 4, of which a 16-bit operand size keeps 24 bits (SDM vol. 2,
+ * "LGDT/LIDT").
+ */
+static int emul_load_dt(struct emul *e)
+{
+	struct emul_op op = e->dst;
+	struct kvm_dtable dt = {};
+	u64 limit, base;
+	int r;
+
+	op.bytes = 2;
+	r = emul_read_op(e, &op, &limit);
+	if (r)
+		return r;
+	op.ea = (op.ea + 2) & bytes_mask(e->ad_bytes);
+	op.bytes = e->mode == 64 ? 8 : 4;
+	r = emul_read_op(e, &op, &base);
+	if (r)
+		return r;
+	if (e->op_bytes == 2)
+		base &= 0xffffff;
+	dt.base = base;
+	dt.limit = limit;
+	okvm_ops->set_dt(e->vcpu, &dt, (e->modrm_reg & 7) == 3);
+	return EMUL_DONE;
+}
+
+/*
  * The system instructions, all CPL 0 but SMSW (SDM vol. 2); the
  * processor checks the CPL before the intercept (APM vol. 2, 15.7.1), so
  * this check only matters to an instruction reached some other way.
@@ -1006,7 +1088,12 @@ static int emul_sys(struct emul *e)
 	case 0x20:
 	case 0x22:
 		return emul_mov_cr(e);
+	case 0x21:
+	case 0x23:
+		return emul_mov_dr(e);
 	}
+	if ((e->modrm_reg & 7) == 2 || (e->modrm_reg & 7) == 3)
+		return emul_load_dt(e);
 	if ((e->modrm_reg & 7) == 6) {
 		/* LMSW loads PE, MP, EM and TS, and cannot clear PE. */
 		r = emul_read_op(e, &e->dst, &val);
@@ -1020,6 +1107,25 @@ static int emul_sys(struct emul *e)
 	/* INVLPG makes no segment or canonical check: only the address. */
 	emul_seg_check(e, e->dst.seg, e->dst.ea, 1, false, &la, &vector);
 	okvm_shadow_invlpg(e->vcpu, la);
+	return EMUL_DONE;
+}
+
+/*
+ * The direct far JMP of real mode: CS takes the selector and a base of
+ * 16 times it, its limit and attributes stay (SDM vol. 3, 20.1.1), and
+ * an offset past the CS limit is #GP(0).  Nothing faults after CS.
+ */
+static int emul_far_jmp_real(struct emul *e)
+{
+	struct kvm_segment *cs = emul_seg(e, OKVM_SEG_CS);
+	u64 ip = e->src.val & bytes_mask(e->op_bytes);
+
+	if (ip > cs->limit)
+		return emul_gp(e);
+	cs->selector = e->dst.val;
+	cs->base = (u64)cs->selector << 4;
+	okvm_ops->set_segment(e->vcpu, cs, OKVM_SEG_CS);
+	e->next_rip = ip;
 	return EMUL_DONE;
 }
 
@@ -1089,6 +1195,8 @@ static int emul_execute(struct emul *e)
 	case 0xc7:	/* MOV */
 		r = emul_read_op(e, &e->src, &s);
 		return r ? r : emul_write_op(e, &e->dst, s);
+	case 0xea:
+		return emul_far_jmp_real(e);
 	default:
 		return EMUL_FAIL;
 	}
@@ -1422,6 +1530,91 @@ int okvm_emulate_insn(struct okvm_vcpu *vcpu, const struct okvm_exit *exit)
 {
 	vcpu->arch.emul.nr_reads = 0;
 	return emul_insn(vcpu, exit, NULL, 0);
+}
+
+/**
+ * okvm_decode_vm86_gp() - what a #GP of real mode run in virtual-8086
+ * mode stands for
+ * @vcpu:	the vCPU, in real mode
+ * @exit:	the #GP exit; rewritten into the exit the instruction at RIP
+ *		gives where it runs at CPL 0, as real mode does
+ *
+ * In virtual-8086 mode (CPL 3) the privileged instructions fault before
+ * they could cause a VM exit (SDM vol. 3, 25.1.1), and so do IN, OUT,
+ * INS and OUTS, for the backend gives no I/O permission bitmap, and INT
+ * n, whose gate the backend puts past an IDT limit of 0 (SDM vol. 3,
+ * 20.2.8 and 20.3.3): they come here.  INT n becomes the real-mode
+ * delivery of its vector past the instruction; HLT, port I/O, RDMSR,
+ * WRMSR, INVD, WBINVD and XSETBV the exits they give in real mode;
+ * anything else goes to the emulator, which carries out the system
+ * instructions it knows (MOV CR, LGDT, LIDT...) and finds the fault of
+ * any other instruction of its own (an offset past a segment limit of
+ * 64 KiB that real mode may have larger).  A fault fetching the
+ * instruction is queued instead.
+ */
+void okvm_decode_vm86_gp(struct okvm_vcpu *vcpu, struct okvm_exit *exit)
+{
+	bool xsetbv = false;
+	struct emul e;
+	u8 b = 0, modrm;
+	int r;
+
+	emul_init(&e, vcpu, exit, NULL, 0);
+	r = emul_prefixes(&e);
+	if (!r && (e.opcode == 0x0f || e.opcode == 0xcd ||
+		   (e.opcode & 0xfc) == 0xe4))
+		r = emul_byte(&e, &b);
+	/* 0F 01 D1 is XSETBV; other 0F 01 forms are the emulator's. */
+	if (!r && e.opcode == 0x0f && b == 0x01) {
+		r = emul_byte(&e, &modrm);
+		xsetbv = modrm == 0xd1;
+	}
+	if (r) {
+		exit->reason = r == EMUL_FAULT || r == EMUL_RETRY ?
+			       OKVM_EXIT_NONE : OKVM_EXIT_EMULATE;
+		return;
+	}
+	exit->next_rip = vcpu->arch.rip + e.pos;
+	exit->reason = OKVM_EXIT_EMULATE;
+	switch (e.opcode) {
+	case 0xe4 ... 0xe7:
+	case 0xec ... 0xef:	/* IN, OUT */
+	case 0x6c ... 0x6f:	/* INS, OUTS */
+		exit->reason = OKVM_EXIT_IO;
+		exit->io.port = (e.opcode & 0xfc) == 0xe4 ?
+				b : (u16)e.regs[OKVM_RDX];
+		exit->io.size = (e.opcode & 1) ? min(e.op_bytes, 4U) : 1;
+		exit->io.in = !(e.opcode & 2);
+		exit->io.string = e.opcode < 0x70;
+		exit->io.rep = e.rep;
+		break;
+	case 0xf4:
+		exit->reason = OKVM_EXIT_HLT;
+		break;
+	case 0xcd:
+		exit->reason = OKVM_EXIT_NONE;
+		vcpu->arch.rip = exit->next_rip;
+		okvm_queue_exception(vcpu, b, false, 0);
+		break;
+	case 0x0f:
+		switch (b) {
+		case 0x30:
+		case 0x32:
+			exit->reason = OKVM_EXIT_MSR;
+			exit->msr.index = e.regs[OKVM_RCX];
+			exit->msr.write = b == 0x30;
+			break;
+		case 0x08:
+		case 0x09:
+			exit->reason = OKVM_EXIT_NOP;
+			break;
+		case 0x01:
+			if (xsetbv)
+				exit->reason = OKVM_EXIT_XSETBV;
+			break;
+		}
+		break;
+	}
 }
 
 /**

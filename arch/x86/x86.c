@@ -876,6 +876,59 @@ int okvm_queue_fault(struct okvm_vcpu *vcpu, u8 vector, u32 error_code)
 }
 
 /*
+ * Deliver the queued event as the processor does in real mode (SDM vol.
+ * 3, 20.1.4), for a backend that runs real mode in virtual-8086 mode,
+ * where the hardware would take it through the protected-mode IDT:
+ * FLAGS, CS and IP go on the stack at SS:SP, IF, TF and AC are cleared,
+ * and CS:IP come from the vector's entry of the interrupt vector table
+ * at IDTR.base.  An exception raised on the way (the entry past the
+ * IDTR limit) ends in a shutdown there, and so does a vector table or
+ * stack outside guest RAM here, which KVM would emulate as MMIO.
+ *
+ * Return: false for that shutdown.
+ */
+static bool okvm_deliver_real_mode(struct okvm_vcpu *vcpu)
+{
+	struct okvm_vcpu_arch *a = &vcpu->arch;
+	struct kvm_segment cs, ss;
+	struct kvm_dtable idt;
+	u16 frame[3], ivt[2];
+	u32 info, error_code;
+	u16 sp = a->regs[OKVM_RSP];
+	u8 vector;
+	int i;
+
+	info = okvm_take_event(vcpu, true, &error_code);
+	if (!info)
+		return true;
+	vector = info & OKVM_EVT_VECTOR_MASK;
+	okvm_ops->get_dt(vcpu, &idt, true);
+	okvm_ops->get_segment(vcpu, &cs, OKVM_SEG_CS);
+	okvm_ops->get_segment(vcpu, &ss, OKVM_SEG_SS);
+	if (vector * 4 + 3 > idt.limit ||
+	    okvm_read_guest(vcpu->vm, (u32)(idt.base + vector * 4), ivt,
+			    sizeof(ivt)))
+		return false;
+	/* Pushed in this order: FLAGS ends up highest, IP at the new SP. */
+	frame[0] = a->rflags;
+	frame[1] = cs.selector;
+	frame[2] = a->rip;
+	for (i = 0; i < ARRAY_SIZE(frame); i++) {
+		sp -= 2;
+		if (okvm_write_guest(vcpu->vm, (u32)(ss.base + sp), &frame[i],
+				     sizeof(frame[i])))
+			return false;
+	}
+	a->regs[OKVM_RSP] = (a->regs[OKVM_RSP] & ~0xffffUL) | sp;
+	a->rflags &= ~(X86_EFLAGS_IF | X86_EFLAGS_TF | X86_EFLAGS_AC);
+	cs.selector = ivt[1];
+	cs.base = ivt[1] << 4;
+	okvm_ops->set_segment(vcpu, &cs, OKVM_SEG_CS);
+	a->rip = ivt[0];
+	return true;
+}
+
+/*
  * Return: 1 to enter the guest again, 0 to return to userspace with
  * vcpu->run describing why, or a negative errno for KVM_RUN.
  */
@@ -920,6 +973,13 @@ static int okvm_handle_exit(struct okvm_vcpu *vcpu, struct okvm_exit *exit)
 		/* What KVM does when it cannot run a state and may not emulate. */
 		okvm_emulation_failure(vcpu, exit, NULL, 0);
 		return 0;
+	case OKVM_EXIT_VM86_GP:
+		okvm_decode_vm86_gp(vcpu, exit);
+		return okvm_handle_exit(vcpu, exit);
+	case OKVM_EXIT_REAL_EVENT:
+		if (okvm_deliver_real_mode(vcpu))
+			return 1;
+		fallthrough;
 	case OKVM_EXIT_SHUTDOWN:
 		return okvm_shutdown(vcpu);
 	case OKVM_EXIT_TDP_FAULT:

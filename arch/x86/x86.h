@@ -54,6 +54,10 @@ enum okvm_exit_reason {
 	OKVM_EXIT_FAIL_ENTRY,	/* the hardware refused the guest state */
 	OKVM_EXIT_HW_OFF,	/* virtualization was switched off (reboot) */
 	OKVM_EXIT_NO_REAL_MODE,	/* the CPU cannot run this mode natively */
+	OKVM_EXIT_VM86_GP,	/* #GP of real mode run in virtual-8086 mode:
+				 * okvm_decode_vm86_gp() says what it is */
+	OKVM_EXIT_REAL_EVENT,	/* deliver the queued event in software, as
+				 * real mode does (not entered) */
 	OKVM_EXIT_UNHANDLED,
 };
 
@@ -307,6 +311,7 @@ int okvm_emulate_string_io(struct okvm_vcpu *vcpu,
 			   const struct okvm_exit *exit);
 int okvm_emulate_complete(struct okvm_vcpu *vcpu);
 int okvm_emulate_insn(struct okvm_vcpu *vcpu, const struct okvm_exit *exit);
+void okvm_decode_vm86_gp(struct okvm_vcpu *vcpu, struct okvm_exit *exit);
 
 /* arch/x86/cpuid.c */
 void okvm_cpuid_init(void);

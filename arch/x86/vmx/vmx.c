@@ -2,10 +2,11 @@
 /*
  * okvm: the Intel VMX backend.
  *
- * One VMCS per vCPU, EPT for guest memory, a VPID per vCPU, and
- * unrestricted guest so that real mode runs natively.  The backend enters
- * the guest and turns each VM exit into a struct okvm_exit; arch/x86/x86.c
- * does the rest, as for SVM.
+ * One VMCS per vCPU, EPT for guest memory (shadow paging without it, or
+ * with tdp=0: arch/x86/shadow.c), a VPID per vCPU, and unrestricted guest
+ * so that real mode runs natively.  The backend enters the guest and
+ * turns each VM exit into a struct okvm_exit; arch/x86/x86.c does the
+ * rest, as for SVM.
  *
  * A VMCS can only be read and written while it is current on the CPU
  * doing it (Intel SDM vol. 3, 24.1), and must be VMCLEARed on the CPU it
@@ -89,6 +90,14 @@ static struct vmx_shadowed_cr vmx_cr4 __ro_after_init = {
 
 static DEFINE_IDA(vmx_vpids);
 
+/* The guest-state fields of one segment register (24.4.1). */
+struct vmx_seg_regs {
+	u64 base;
+	u32 limit;
+	u32 ar;
+	u16 sel;
+};
+
 /*
  * struct vmx_vcpu - per-vCPU VMX state
  * @vmcs:	the VMCS region
@@ -105,6 +114,11 @@ static DEFINE_IDA(vmx_vpids);
  * @exit_rip:	guest RIP at the last exit
  * @pdptes_dirty: GUEST_PDPTEn must be written before the next entry
  * @pdpte:	the PDPTEs to write
+ * @guest_cr3:	shadow paging: the guest's CR3 (GUEST_CR3 has the shadow root)
+ * @guest_efer:	and its EFER (GUEST_IA32_EFER may lack LME)
+ * @vm86:	the last entry ran the guest's real mode in virtual-8086 mode
+ * @rm:		the guest's ES, CS, SS, DS, FS, GS and TR meanwhile
+ * @rm_idtr_limit: and its IDTR limit
  */
 struct vmx_vcpu {
 	void *vmcs;
@@ -120,6 +134,11 @@ struct vmx_vcpu {
 	unsigned long exit_rip;
 	bool pdptes_dirty;
 	u64 pdpte[4];
+	u64 guest_cr3;
+	u64 guest_efer;
+	bool vm86;
+	struct vmx_seg_regs rm[VMX_TR + 1];
+	u32 rm_idtr_limit;
 };
 
 static struct vmx_vcpu *to_vmx(struct okvm_vcpu *vcpu)
@@ -213,10 +232,20 @@ static struct okvm_tdp_format ept_format __ro_after_init = {
 	.levels		= 4,
 };
 
+/*
+ * Shadow paging intercepts what its tables depend on: MOV to and from
+ * CR3 (with no CR3-target values, every load exits, 25.1.3), INVLPG, and
+ * #PF (in the exception bitmap, with a zero error-code mask and match
+ * every #PF exits, 25.2).
+ */
+#define CPU_SHADOW_EXITING	(CPU_CR3_LOAD_EXITING | \
+				 CPU_CR3_STORE_EXITING | CPU_INVLPG_EXITING)
+
 static int vmx_probe_controls(void)
 {
 	bool true_ctls;
-	u64 basic, ept;
+	u32 cpu2_must, cpu2_may;
+	u64 basic, ept = 0;
 	int r;
 
 	rdmsrl(MSR_IA32_VMX_BASIC, basic);
@@ -232,6 +261,10 @@ static int vmx_probe_controls(void)
 	 * store exiting) are forced on; x86.c emulates those MOVs (A.2).
 	 */
 	true_ctls = basic & VMX_BASIC_HAS_TRUE_CTLS;
+	/* No EPT: shadow paging, as SVM without NPT. */
+	rdmsr(MSR_IA32_VMX_PROCBASED_CTLS2, cpu2_must, cpu2_may);
+	if (!(cpu2_may & CPU2_ENABLE_EPT))
+		okvm_tdp_enabled = false;
 
 	r = vmx_adjust(true_ctls ? MSR_IA32_VMX_TRUE_PINBASED_CTLS :
 				   MSR_IA32_VMX_PINBASED_CTLS,
@@ -241,11 +274,15 @@ static int vmx_probe_controls(void)
 			    CPU_USE_TSC_OFFSETTING | CPU_HLT_EXITING |
 			    CPU_MWAIT_EXITING | CPU_RDPMC_EXITING |
 			    CPU_TPR_SHADOW | CPU_UNCOND_IO_EXITING |
-			    CPU_MONITOR_EXITING | CPU_SECONDARY_CONTROLS,
+			    CPU_MONITOR_EXITING | CPU_SECONDARY_CONTROLS |
+			    (okvm_tdp_enabled ? 0 : CPU_SHADOW_EXITING),
 			    0, &vmx_caps.cpu);
-	r = r ?: vmx_adjust(MSR_IA32_VMX_PROCBASED_CTLS2, CPU2_ENABLE_EPT,
+	/* Unrestricted guest needs EPT (26.3.1.1). */
+	r = r ?: vmx_adjust(MSR_IA32_VMX_PROCBASED_CTLS2,
+			    okvm_tdp_enabled ? CPU2_ENABLE_EPT : 0,
 			    CPU2_ENABLE_VPID | CPU2_WBINVD_EXITING |
-			    CPU2_UNRESTRICTED_GUEST, &vmx_caps.cpu2);
+			    (okvm_tdp_enabled ? CPU2_UNRESTRICTED_GUEST : 0),
+			    &vmx_caps.cpu2);
 	r = r ?: vmx_adjust(true_ctls ? MSR_IA32_VMX_TRUE_EXIT_CTLS :
 					MSR_IA32_VMX_EXIT_CTLS,
 			    EXIT_SAVE_DEBUG_CONTROLS | EXIT_HOST_ADDR_SPACE_SIZE |
@@ -256,7 +293,7 @@ static int vmx_probe_controls(void)
 			    ENTRY_LOAD_DEBUG_CONTROLS | ENTRY_LOAD_EFER,
 			    ENTRY_LOAD_PAT, &vmx_caps.entry);
 	if (r) {
-		pr_err("VT-x without EPT, a TPR shadow or EFER switching is not supported\n");
+		pr_err("VT-x without a TPR shadow or EFER switching is not supported\n");
 		return r;
 	}
 	/* The guest's CR8 reads and writes go to the TPR shadow instead. */
@@ -268,10 +305,13 @@ static int vmx_probe_controls(void)
 		vmx_caps.exit &= ~(EXIT_LOAD_PAT | EXIT_SAVE_PAT);
 	}
 
-	rdmsrl(MSR_IA32_VMX_EPT_VPID_CAP, ept);
-	if (!(ept & VMX_EPT_WALK_4) || !(ept & VMX_EPT_WB) ||
-	    !(ept & VMX_EPT_INVEPT) ||
-	    !(ept & (VMX_EPT_INVEPT_SINGLE | VMX_EPT_INVEPT_ALL))) {
+	/* The EPT and VPID capabilities exist with either control (A.10). */
+	if (cpu2_may & (CPU2_ENABLE_EPT | CPU2_ENABLE_VPID))
+		rdmsrl(MSR_IA32_VMX_EPT_VPID_CAP, ept);
+	if (okvm_tdp_enabled &&
+	    (!(ept & VMX_EPT_WALK_4) || !(ept & VMX_EPT_WB) ||
+	     !(ept & VMX_EPT_INVEPT) ||
+	     !(ept & (VMX_EPT_INVEPT_SINGLE | VMX_EPT_INVEPT_ALL)))) {
 		pr_err("VT-x: EPT lacks 4-level tables, write-back or INVEPT\n");
 		return -ENODEV;
 	}
@@ -296,7 +336,10 @@ static int vmx_probe_controls(void)
  * EFER.LMA, which okvm must track.  The guest owns only the CR0 bits LMSW
  * and CLTS can change, and WP; CD and NW stay clear in the real CR0, as
  * KVM keeps them, or a guest fresh from reset (CD and NW set) would run
- * with the caches off.
+ * with the caches off.  Under shadow paging okvm also owns WP and every
+ * CR4 bit: the shadow tables depend on WP, PAE, PSE, PGE, SMEP, SMAP,
+ * PKE and LA57, and the hardware runs with values of its own
+ * (vmx_shadow_sync()).
  */
 #define CR0_GUEST_OWNED	(X86_CR0_PE | X86_CR0_MP | X86_CR0_EM | X86_CR0_TS | \
 			 X86_CR0_WP)
@@ -314,6 +357,10 @@ static void vmx_probe_fixed_bits(void)
 	vmx_cr0.mask = ~(u64)CR0_GUEST_OWNED | vmx_cr0.fixed0 | ~vmx_cr0.fixed1;
 	vmx_cr0.fixed1 &= ~(u64)CR0_ALWAYS_OFF;
 	vmx_cr4.mask = vmx_cr4.fixed0 | ~vmx_cr4.fixed1;
+	if (!okvm_tdp_enabled) {
+		vmx_cr0.mask |= X86_CR0_WP;
+		vmx_cr4.mask = ~0ULL;
+	}
 }
 
 static void vmx_free_cpu_pages(void)
@@ -338,14 +385,6 @@ static int vmx_probe(void)
 	/* The raw bit: the kernel clears its own flag when firmware locks VMX off. */
 	if (!(cpuid_ecx(1) & CPUID_1_ECX_VMX)) {
 		pr_err("no Intel VT-x (VMX) on this CPU\n");
-		return -ENODEV;
-	}
-	/*
-	 * Shadow paging needs real mode without unrestricted guest, which
-	 * this backend cannot run yet.
-	 */
-	if (!okvm_tdp_enabled) {
-		pr_err("VT-x: shadow paging (tdp=0) is not supported yet\n");
 		return -ENODEV;
 	}
 	rdmsrl(MSR_IA32_FEAT_CTL, feat);
@@ -377,7 +416,9 @@ static int vmx_probe(void)
 		}
 		*(u32 *)page_address(vc->vmxon) = vmx_caps.revision;
 	}
-	pr_info("Intel VT-x with EPT%s%s%s\n", vmx_caps.ept_ad ? " (A/D)" : "",
+	pr_info("Intel VT-x with %s%s%s\n",
+		!okvm_tdp_enabled ? "shadow paging" :
+		vmx_caps.ept_ad ? "EPT (A/D)" : "EPT",
 		vmx_caps.vpid ? ", VPID" : "",
 		vmx_caps.ug ? ", unrestricted guest" : ", no unrestricted guest");
 	return 0;
@@ -581,9 +622,10 @@ static void vmx_set_segment(struct okvm_vcpu *vcpu,
 	/*
 	 * VM entry with unrestricted guest wants every usable segment but
 	 * LDTR accessed (26.3.1.2); KVM sets the bit for userspace that
-	 * leaves it clear.
+	 * leaves it clear.  So does okvm under shadow paging, whose
+	 * protected mode, without unrestricted guest, wants it too.
 	 */
-	if (vmx_caps.ug && seg != OKVM_SEG_LDTR)
+	if ((vmx_caps.ug || !okvm_tdp_enabled) && seg != OKVM_SEG_LDTR)
 		type |= 1;
 	ar = type | (var->s & 1) << 4 | (var->dpl & 3) << 5 |
 	     (var->present & 1) << 7 | (var->avl & 1) << 12 |
@@ -631,6 +673,36 @@ static void vmx_write_cr(const struct vmx_shadowed_cr *cr, u64 val)
 	vmcs_write(cr->reg, (val | cr->fixed0) & cr->fixed1);
 }
 
+/*
+ * Under shadow paging the hardware walks okvm's tables (arch/x86/shadow.c):
+ * GUEST_CR3 holds their root, and CR0.PE, PG and WP and CR4.PAE are set
+ * whatever the guest's.  Without EPT there is no unrestricted guest
+ * (26.3.1.1): a guest with paging off runs paged, on tables that map it
+ * one to one.  With the guest's paging off SMEP and SMAP are off, and so
+ * is EFER.LME, which VM entry wants equal to LMA when CR0.PG is set
+ * (26.3.1.1).  The guest reads its own values from the read shadows.
+ */
+static void vmx_shadow_sync(struct okvm_vcpu *vcpu)
+{
+	struct vmx_vcpu *vmx = to_vmx(vcpu);
+	u64 cr0 = vmx_read_cr(&vmx_cr0);
+	u64 cr4 = vmcs_read(CR4_READ_SHADOW) | X86_CR4_PAE;
+	u64 efer = vmx->guest_efer;
+
+	if (!(cr0 & X86_CR0_PG)) {
+		cr4 &= ~(X86_CR4_SMEP | X86_CR4_SMAP);
+		efer &= ~EFER_LME;
+	}
+	/* Real mode runs in virtual-8086 mode, as on a CPU without them. */
+	if (!(cr0 & X86_CR0_PE))
+		cr4 &= ~(X86_CR4_VME | X86_CR4_PVI | X86_CR4_TSD);
+	cr0 |= vmx_cr0.fixed0 | X86_CR0_WP;
+	vmcs_write(GUEST_CR0, cr0 & vmx_cr0.fixed1);
+	vmcs_write(GUEST_CR4, (cr4 | vmx_cr4.fixed0) & vmx_cr4.fixed1);
+	vmcs_write(GUEST_CR3, okvm_shadow_root_pa(vcpu));
+	vmcs_write(GUEST_IA32_EFER, efer);
+}
+
 /* The TPR shadow's priority class is bits 7:4 of VTPR (29.1.1). */
 #define VAPIC_TPR	0x80
 
@@ -656,13 +728,14 @@ static u64 vmx_get_ctl(struct okvm_vcpu *vcpu, enum okvm_ctl ctl)
 		val = vmx_read_cr(&vmx_cr0);
 		break;
 	case OKVM_CTL_CR3:
-		val = vmcs_read(GUEST_CR3);
+		val = okvm_tdp_enabled ? vmcs_read(GUEST_CR3) : vmx->guest_cr3;
 		break;
 	case OKVM_CTL_CR4:
 		val = vmx_read_cr(&vmx_cr4);
 		break;
 	case OKVM_CTL_EFER:
-		val = vmcs_read(GUEST_IA32_EFER);
+		val = okvm_tdp_enabled ? vmcs_read(GUEST_IA32_EFER) :
+					 vmx->guest_efer;
 		break;
 	case OKVM_CTL_DR7:
 		val = vmcs_read(GUEST_DR7);
@@ -678,6 +751,7 @@ out:
 static void vmx_set_ctl(struct okvm_vcpu *vcpu, enum okvm_ctl ctl, u64 val)
 {
 	struct vmx_vcpu *vmx = to_vmx(vcpu);
+	u64 old = 0;
 	u32 entry;
 
 	switch (ctl) {
@@ -695,11 +769,14 @@ static void vmx_set_ctl(struct okvm_vcpu *vcpu, enum okvm_ctl ctl, u64 val)
 	}
 	if (!vmx_get(vmx))
 		goto out;
+	if (!okvm_tdp_enabled)
+		old = vmx_get_ctl(vcpu, ctl);
 	switch (ctl) {
 	case OKVM_CTL_CR0:
 		vmx_write_cr(&vmx_cr0, val);
 		break;
 	case OKVM_CTL_CR3:
+		vmx->guest_cr3 = val;
 		vmcs_write(GUEST_CR3, val);
 		break;
 	case OKVM_CTL_CR4:
@@ -707,6 +784,7 @@ static void vmx_set_ctl(struct okvm_vcpu *vcpu, enum okvm_ctl ctl, u64 val)
 		break;
 	case OKVM_CTL_EFER:
 		/* VM entry wants "IA-32e mode guest" to match LMA (26.2.4). */
+		vmx->guest_efer = val;
 		vmcs_write(GUEST_IA32_EFER, val);
 		entry = vmcs_read(VM_ENTRY_CONTROLS) & ~ENTRY_IA32E_MODE;
 		vmcs_write(VM_ENTRY_CONTROLS,
@@ -717,6 +795,10 @@ static void vmx_set_ctl(struct okvm_vcpu *vcpu, enum okvm_ctl ctl, u64 val)
 		break;
 	default:
 		break;
+	}
+	if (!okvm_tdp_enabled && ctl <= OKVM_CTL_EFER) {
+		okvm_shadow_ctl_changed(vcpu, ctl, old, val);
+		vmx_shadow_sync(vcpu);
 	}
 out:
 	vmx_put();
@@ -739,6 +821,20 @@ static void vmx_set_pdptes(struct okvm_vcpu *vcpu, const u64 *pdpte)
 
 	memcpy(vmx->pdpte, pdpte, sizeof(vmx->pdpte));
 	vmx->pdptes_dirty = true;
+}
+
+/*
+ * #DB and #AC are intercepted and reflected because a guest can otherwise
+ * make the CPU loop delivering them forever without an exit
+ * (CVE-2015-5307, CVE-2015-8104); #MC belongs to the host; #PF fills the
+ * shadow tables.  Virtual-8086 mode intercepts every exception.
+ */
+static u32 vmx_exception_bitmap(const struct vmx_vcpu *vmx)
+{
+	if (vmx->vm86)
+		return ~0U;
+	return BIT(X86_TRAP_DB) | BIT(X86_TRAP_AC) | BIT(X86_TRAP_MC) |
+	       (okvm_tdp_enabled ? 0 : BIT(X86_TRAP_PF));
 }
 
 static u64 vmx_eptp(struct okvm *vm)
@@ -772,18 +868,15 @@ static void vmx_vcpu_reset(struct okvm_vcpu *vcpu)
 				       vmx_caps.cpu2 & ~CPU2_ENABLE_VPID);
 	vmcs_write(VM_EXIT_CONTROLS, vmx_caps.exit);
 	vmcs_write(VM_ENTRY_CONTROLS, vmx_caps.entry);
-	/*
-	 * #DB and #AC are intercepted and reflected because a guest can
-	 * otherwise make the CPU loop delivering them forever without an
-	 * exit (CVE-2015-5307, CVE-2015-8104); #MC belongs to the host.
-	 */
-	vmcs_write(EXCEPTION_BITMAP, BIT(X86_TRAP_DB) | BIT(X86_TRAP_AC) |
-				     BIT(X86_TRAP_MC));
+	vmcs_write(PAGE_FAULT_ERROR_CODE_MASK, 0);
+	vmcs_write(PAGE_FAULT_ERROR_CODE_MATCH, 0);
+	vmcs_write(CR3_TARGET_COUNT, 0);
 	vmcs_write(vmx_cr0.mask_field, vmx_cr0.mask);
 	vmcs_write(vmx_cr4.mask_field, vmx_cr4.mask);
 	vmcs_write(VIRTUAL_APIC_PAGE_ADDR, __pa(vmx->vapic));
 	vmcs_write(TPR_THRESHOLD, 0);
-	vmcs_write(EPT_POINTER, vmx_eptp(vcpu->vm));
+	if (okvm_tdp_enabled)
+		vmcs_write(EPT_POINTER, vmx_eptp(vcpu->vm));
 	if (vmx->vpid)
 		vmcs_write(VIRTUAL_PROCESSOR_ID, vmx->vpid);
 	vmcs_write(TSC_OFFSET, vcpu->vm->arch.tsc_offset);
@@ -874,14 +967,17 @@ static void vmx_vcpu_free(struct okvm_vcpu *vcpu)
 /*
  * INVEPT drops every translation derived from the VM's EPT tables, for
  * all VPIDs (28.3.3.1); INVVPID only this vCPU's guest-virtual ones.
+ * Under shadow paging every translation is a linear one of the vCPU's
+ * VPID, and without a VPID of its own (VPID 0) VM entry flushes them all
+ * (28.3.3.1).
  */
 static void vmx_flush(struct okvm_vcpu *vcpu, enum okvm_flush what)
 {
 	struct vmx_vcpu *vmx = to_vmx(vcpu);
 
-	if (what == OKVM_FLUSH_NONE)
+	if (what == OKVM_FLUSH_NONE || (!okvm_tdp_enabled && !vmx->vpid))
 		return;
-	if (what == OKVM_FLUSH_GUEST && vmx->vpid)
+	if ((what == OKVM_FLUSH_GUEST || !okvm_tdp_enabled) && vmx->vpid)
 		vmx_invvpid(vmx_caps.invvpid_single ? VMX_INVVPID_SINGLE :
 						      VMX_INVVPID_ALL, vmx->vpid);
 	else if (vmx_caps.invept_single)
@@ -893,9 +989,11 @@ static void vmx_flush(struct okvm_vcpu *vcpu, enum okvm_flush what)
 /*
  * Deliver the queued event.  An external interrupt can only be injected
  * when the guest could take it (26.3.1.5): otherwise ask for an exit as
- * soon as it can, and keep the interrupt queued.
+ * soon as it can, and keep the interrupt queued.  Return: false when the
+ * event is for real mode run in virtual-8086 mode, where the hardware
+ * would take it through the protected-mode IDT: x86.c delivers it.
  */
-static void vmx_inject_event(struct okvm_vcpu *vcpu, u64 cr0)
+static bool vmx_inject_event(struct okvm_vcpu *vcpu, u64 cr0, bool vm86)
 {
 	struct okvm_event *ev = &vcpu->arch.event;
 	u32 cpu = vmcs_read(CPU_BASED_CONTROLS) & ~CPU_INTR_WINDOW_EXITING;
@@ -907,13 +1005,136 @@ static void vmx_inject_event(struct okvm_vcpu *vcpu, u64 cr0)
 	     (vmcs_read(GUEST_INTERRUPTIBILITY) &
 	      (INTR_BLOCKING_STI | INTR_BLOCKING_MOV_SS)))) {
 		vmcs_write(CPU_BASED_CONTROLS, cpu | CPU_INTR_WINDOW_EXITING);
-		return;
+		return true;
 	}
 	vmcs_write(CPU_BASED_CONTROLS, cpu);
+	if (vm86)
+		return !ev->pending;
 	info = okvm_take_event(vcpu, !(cr0 & X86_CR0_PE), &error_code);
 	if (info & OKVM_EVT_ERROR_VALID)
 		vmcs_write(VM_ENTRY_EXCEPTION_ERROR_CODE, error_code);
 	vmcs_write(VM_ENTRY_INTR_INFO, info);
+	return true;
+}
+
+/*
+ * Real mode without unrestricted guest runs in virtual-8086 mode (SDM
+ * vol. 3, chapter 20), paged on the shadow tables' one-to-one map.  VM
+ * entry wants every segment there based at 16 times its selector, with a
+ * limit of 0xffff and access rights 0xf3 (26.3.1.2), and RFLAGS.VM set;
+ * IOPL 3 lets CLI, STI, PUSHF, POPF and IRET run as in real mode
+ * (20.2.7).  What would not run as in real mode faults and exits, for
+ * every exception is intercepted there: the privileged instructions;
+ * port I/O, for TR gets a limit of 0, which leaves no I/O permission
+ * bitmap (20.2.8); INT n, for IDTR gets a limit of 0 (20.3.3).
+ * okvm_decode_vm86_gp() sorts the #GPs out, and x86.c delivers events in
+ * software (OKVM_EXIT_REAL_EVENT).
+ *
+ * The guest's own segments are put back at every exit, so that the rest
+ * of okvm sees real mode.  One the guest loaded meanwhile takes the new
+ * selector and base, and keeps its limit and attributes, as real mode
+ * does (20.1.1).  A segment based at a multiple of 16 below 1 MiB runs
+ * with the selector that gives that base, which the guest reads back
+ * when it differs from its own (the segment cache of protected mode, or
+ * of KVM_SET_SREGS); any other (CS at reset, based at 0xffff0000) cannot
+ * run, and the instruction at CS:IP is emulated instead (the far JMP of
+ * a reset vector) until it can.  The guest's segments must still pass
+ * the checks VM entry makes with unrestricted guest, which it does not
+ * make of them now (a limit G agrees with, a busy TSS in TR: 26.3.1.2):
+ * okvm fails the entry as that VM entry would.
+ */
+#define VM86_SEG_LIMIT		0xffff
+#define VM86_SEG_AR		0xf3	/* present, DPL 3, data, accessed */
+#define VM86_SEG_BASES		0xffff0ULL
+#define VM86_TR_AR		0x8b	/* present, busy 32-bit TSS */
+
+static void vmx_seg_read(struct vmx_seg_regs *r, enum vmx_seg seg)
+{
+	unsigned int n = 2 * seg;
+
+	r->base = vmcs_read(GUEST_ES_BASE + n);
+	r->limit = vmcs_read(GUEST_ES_LIMIT + n);
+	r->ar = vmcs_read(GUEST_ES_AR + n);
+	r->sel = vmcs_read(GUEST_ES_SELECTOR + n);
+}
+
+static void vmx_seg_write(const struct vmx_seg_regs *r, enum vmx_seg seg)
+{
+	unsigned int n = 2 * seg;
+
+	vmcs_write(GUEST_ES_BASE + n, r->base);
+	vmcs_write(GUEST_ES_LIMIT + n, r->limit);
+	vmcs_write(GUEST_ES_AR + n, r->ar);
+	vmcs_write(GUEST_ES_SELECTOR + n, r->sel);
+}
+
+/* G agrees with the limit of a usable segment (26.3.1.2). */
+static bool vmx_seg_limit_ok(const struct vmx_seg_regs *r)
+{
+	if (r->ar & VMX_AR_UNUSABLE)
+		return true;
+	if (r->ar & VMX_AR_G)
+		return (r->limit & 0xfff) == 0xfff;
+	return r->limit <= 0xfffff;
+}
+
+/*
+ * Return: OKVM_EXIT_NONE when the guest can enter in virtual-8086 mode,
+ * OKVM_EXIT_EMULATE when a segment cannot be had there, or
+ * OKVM_EXIT_FAIL_ENTRY for a state VM entry would refuse.
+ */
+static enum okvm_exit_reason vmx_enter_vm86(struct vmx_vcpu *vmx)
+{
+	struct vmx_seg_regs vm86 = {
+		.limit = VM86_SEG_LIMIT,
+		.ar = VM86_SEG_AR,
+	};
+	struct vmx_seg_regs tss = { .ar = VM86_TR_AR };
+	struct vmx_seg_regs *tr = &vmx->rm[VMX_TR];
+	enum okvm_exit_reason reason = OKVM_EXIT_NONE;
+	enum vmx_seg i;
+
+	for (i = VMX_ES; i <= VMX_GS; i++) {
+		vmx_seg_read(&vmx->rm[i], i);
+		if (!vmx_seg_limit_ok(&vmx->rm[i]))
+			return OKVM_EXIT_FAIL_ENTRY;
+		if (vmx->rm[i].base & ~VM86_SEG_BASES)
+			reason = OKVM_EXIT_EMULATE;
+	}
+	vmx_seg_read(tr, VMX_TR);
+	if (!vmx_seg_limit_ok(tr) || (tr->ar & VMX_AR_UNUSABLE) ||
+	    (tr->ar & 7) != 3)
+		return OKVM_EXIT_FAIL_ENTRY;
+	if (reason != OKVM_EXIT_NONE)
+		return reason;
+	for (i = VMX_ES; i <= VMX_GS; i++) {
+		vm86.base = vmx->rm[i].base;
+		vm86.sel = vm86.base >> 4;
+		vmx_seg_write(&vm86, i);
+	}
+	vmx_seg_write(&tss, VMX_TR);
+	vmx->rm_idtr_limit = vmcs_read(GUEST_IDTR_LIMIT);
+	vmcs_write(GUEST_IDTR_LIMIT, 0);
+	return OKVM_EXIT_NONE;
+}
+
+static void vmx_leave_vm86(struct vmx_vcpu *vmx)
+{
+	struct vmx_seg_regs *r;
+	enum vmx_seg i;
+	u16 sel;
+
+	for (i = VMX_ES; i <= VMX_GS; i++) {
+		r = &vmx->rm[i];
+		sel = vmcs_read(GUEST_ES_SELECTOR + 2 * i);
+		if (sel != r->base >> 4) {
+			r->sel = sel;
+			r->base = (u64)sel << 4;
+		}
+		vmx_seg_write(r, i);
+	}
+	vmx_seg_write(&vmx->rm[VMX_TR], VMX_TR);
+	vmcs_write(GUEST_IDTR_LIMIT, vmx->rm_idtr_limit);
 }
 
 /*
@@ -1039,10 +1260,18 @@ static void vmx_decode_exception(struct okvm_vcpu *vcpu, struct okvm_exit *exit,
 {
 	struct vmx_vcpu *vmx = to_vmx(vcpu);
 	u32 info = ei->intr_info;
+	u8 vector = info & OKVM_EVT_VECTOR_MASK;
 	u64 qual = ei->qual;
 
 	exit->reason = OKVM_EXIT_NONE;
-	switch (info & OKVM_EVT_VECTOR_MASK) {
+	switch (vector) {
+	case X86_TRAP_PF:
+		/* Shadow paging: the linear address is the qualification. */
+		exit->reason = OKVM_EXIT_SHADOW_FAULT;
+		exit->tdp.gpa = qual;
+		exit->tdp.error_code = vmcs_read(VM_EXIT_INTR_ERROR_CODE);
+		exit->tdp.write = exit->tdp.error_code & OKVM_PF_WRITE;
+		break;
 	case X86_TRAP_DB:
 		/*
 		 * The exit qualification, not DR6, has the conditions
@@ -1058,8 +1287,19 @@ static void vmx_decode_exception(struct okvm_vcpu *vcpu, struct okvm_exit *exit,
 	case X86_TRAP_AC:
 		okvm_queue_exception(vcpu, X86_TRAP_AC, true, 0);
 		break;
+	case X86_TRAP_GP:
+		/* Only virtual-8086 mode intercepts #GP. */
+		exit->reason = OKVM_EXIT_VM86_GP;
+		break;
 	default:
 		/* #MC and NMIs: handled before interrupts came back on. */
+		if (!vmx->vm86 || vector == X86_TRAP_MC ||
+		    (info & INTR_INFO_TYPE_MASK) == INTR_INFO_TYPE_NMI)
+			break;
+		/* Any other in virtual-8086 mode: INT3 and INTO are traps. */
+		if ((info & INTR_INFO_TYPE_MASK) == INTR_INFO_TYPE_SOFT_EXC)
+			vcpu->arch.rip += vmcs_read(VM_EXIT_INSTRUCTION_LEN);
+		okvm_queue_exception(vcpu, vector, false, 0);
 		break;
 	}
 }
@@ -1099,9 +1339,12 @@ static void vmx_decode_exit(struct okvm_vcpu *vcpu, struct okvm_exit *exit,
 		exit->reason = OKVM_EXIT_NOP;
 		break;
 	case EXIT_REASON_INVLPG:
-		/* Forced on by a CPU without TRUE controls. */
-		vcpu->arch.flush_tlb = true;
-		exit->reason = OKVM_EXIT_NOP;
+		/*
+		 * Shadow paging, or forced on by a CPU without TRUE controls
+		 * (which only flushes then).
+		 */
+		exit->reason = OKVM_EXIT_INVLPG;
+		exit->tdp.gpa = qual;
 		break;
 	case EXIT_REASON_RDPMC:
 		exit->reason = OKVM_EXIT_GP;
@@ -1126,7 +1369,8 @@ static void vmx_decode_exit(struct okvm_vcpu *vcpu, struct okvm_exit *exit,
 		else if ((qual & QUAL_CR_ACCESS_MASK) == QUAL_CR_MOV_FROM)
 			exit->reason = OKVM_EXIT_CR_READ;
 		else
-			exit->reason = OKVM_EXIT_UNHANDLED;
+			/* CLTS, LMSW: CR0.PE is okvm's under shadow paging. */
+			exit->reason = OKVM_EXIT_EMULATE;
 		break;
 	case EXIT_REASON_GETSEC:
 	case EXIT_REASON_VMCALL:
@@ -1167,15 +1411,24 @@ static bool vmx_prepare(struct okvm_vcpu *vcpu, struct okvm_exit *exit)
 {
 	struct vmx_vcpu *vmx = to_vmx(vcpu);
 	u64 cr0 = vmcs_read(GUEST_CR0);
+	u64 guest_cr0 = vmcs_read(CR0_READ_SHADOW);
+	bool vm86;
 	int i;
 
-	if (!vmx_caps.ug &&
-	    (vmcs_read(CR0_READ_SHADOW) & (X86_CR0_PE | X86_CR0_PG)) !=
+	/*
+	 * Without unrestricted guest, shadow paging runs a guest with
+	 * paging off on its own tables, and real mode in virtual-8086 mode;
+	 * EPT would need tables of its own for that.
+	 */
+	if (!vmx_caps.ug && okvm_tdp_enabled &&
+	    (guest_cr0 & (X86_CR0_PE | X86_CR0_PG)) !=
 	    (X86_CR0_PE | X86_CR0_PG)) {
 		exit->reason = OKVM_EXIT_NO_REAL_MODE;
 		exit->hw_reason = 0;
 		return false;
 	}
+	vm86 = !vmx_caps.ug && !(guest_cr0 & X86_CR0_PE);
+	vmx->vm86 = false;
 	if (vmx->pdptes_dirty) {
 		for (i = 0; i < 4; i++)
 			vmcs_write(GUEST_PDPTE0 + 2 * i, vmx->pdpte[i]);
@@ -1198,10 +1451,23 @@ static bool vmx_prepare(struct okvm_vcpu *vcpu, struct okvm_exit *exit)
 		}
 		vmcs_write(GUEST_INTERRUPTIBILITY, intr);
 	}
+	if (!vmx_inject_event(vcpu, cr0, vm86)) {
+		exit->reason = OKVM_EXIT_REAL_EVENT;
+		return false;
+	}
+	if (vm86) {
+		exit->reason = vmx_enter_vm86(vmx);
+		exit->hw_reason = exit->reason == OKVM_EXIT_FAIL_ENTRY ?
+			EXIT_REASON_FAILED_ENTRY | EXIT_REASON_INVALID_STATE : 0;
+		if (exit->reason != OKVM_EXIT_NONE)
+			return false;
+	}
+	vmx->vm86 = vm86;
+	vmcs_write(EXCEPTION_BITMAP, vmx_exception_bitmap(vmx));
 	vmcs_write(GUEST_RIP, vcpu->arch.rip);
 	vmcs_write(GUEST_RSP, vcpu->arch.regs[OKVM_RSP]);
-	vmcs_write(GUEST_RFLAGS, vcpu->arch.rflags);
-	vmx_inject_event(vcpu, cr0);
+	vmcs_write(GUEST_RFLAGS, vcpu->arch.rflags |
+		   (vm86 ? X86_EFLAGS_VM | X86_EFLAGS_IOPL : 0));
 	return true;
 }
 
@@ -1211,6 +1477,7 @@ static void vmx_run(struct okvm_vcpu *vcpu, struct okvm_exit *exit)
 	struct vmx_host_state host;
 	struct vmx_exit_info ei;
 	enum okvm_flush flush;
+	unsigned long rflags;
 	int fail;
 
 	preempt_disable();
@@ -1230,6 +1497,8 @@ static void vmx_run(struct okvm_vcpu *vcpu, struct okvm_exit *exit)
 		goto out;
 	}
 	if (!okvm_enter_guest_mode(vcpu)) {
+		if (vmx->vm86)
+			vmx_leave_vm86(vmx);
 		local_irq_enable();
 		exit->reason = OKVM_EXIT_NONE;
 		goto out;
@@ -1250,6 +1519,8 @@ static void vmx_run(struct okvm_vcpu *vcpu, struct okvm_exit *exit)
 	ei.reason = vmcs_read(VM_EXIT_REASON);
 	ei.intr_info = vmcs_read(VM_EXIT_INTR_INFO);
 	ei.qual = vmcs_read(EXIT_QUALIFICATION);
+	if (vmx->vm86)
+		vmx_leave_vm86(vmx);
 	if (!fail && (ei.reason & EXIT_REASON_BASIC_MASK) ==
 		     EXIT_REASON_EXCEPTION_NMI) {
 		if ((ei.intr_info & INTR_INFO_TYPE_MASK) == INTR_INFO_TYPE_NMI)
@@ -1270,7 +1541,12 @@ static void vmx_run(struct okvm_vcpu *vcpu, struct okvm_exit *exit)
 		goto out;
 	}
 	vcpu->arch.rip = vmcs_read(GUEST_RIP);
-	vcpu->arch.rflags = vmcs_read(GUEST_RFLAGS);
+	rflags = vmcs_read(GUEST_RFLAGS);
+	/* Virtual-8086 mode cannot change VM or IOPL (20.2.7): the guest's. */
+	if (vmx->vm86)
+		rflags = (rflags & ~(X86_EFLAGS_VM | X86_EFLAGS_IOPL)) |
+			 (vcpu->arch.rflags & X86_EFLAGS_IOPL);
+	vcpu->arch.rflags = rflags;
 	vcpu->arch.regs[OKVM_RSP] = vmcs_read(GUEST_RSP);
 	vmx->exit_rip = vcpu->arch.rip;
 	local_irq_enable();

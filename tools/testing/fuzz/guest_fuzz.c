@@ -82,6 +82,7 @@
  * failure names I/O or an EPT violation; a failed VM entry reports bit
  * 31 and invalid guest state.
  */
+#define VMX_EXIT_EXCEPTION_NMI		0
 #define VMX_EXIT_TASK_SWITCH		9
 #define VMX_EXIT_IO_INSTRUCTION		30
 #define VMX_EXIT_INVALID_STATE		33
@@ -3457,6 +3458,23 @@ static bool check_internal_vmx(struct run_state *rs, int info)
 			finding("emulation failure for port I/O that is not string I/O (qualification %#llx)",
 				(unsigned long long)qual);
 		return true;
+	}
+	/*
+	 * Under tdp=0: a #PF that found no RAM, as SVM's #PF intercept,
+	 * and in real mode, which okvm runs in virtual-8086 mode there, a
+	 * #GP of an instruction okvm does not emulate, or segments that
+	 * mode cannot hold (the exit information is 0 then; api.rst).
+	 */
+	if (code == VMX_EXIT_EXCEPTION_NMI) {
+		uint32_t vector = run->internal.data[info + 2] & 0xff;
+		struct kvm_sregs sregs;
+
+		if (ioctl(rs->vc->fd, KVM_GET_SREGS, &sregs))
+			die("KVM_GET_SREGS: %s", strerror(errno));
+		if (vector == 14 || !(sregs.cr0 & CR0_PE)) {
+			st.internal_npf++;
+			return true;
+		}
 	}
 	finding("emulation failure for VMX exit reason %#llx",
 		(unsigned long long)code);

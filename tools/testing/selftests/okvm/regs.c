@@ -362,10 +362,11 @@ TEST(guest_sees_regs)
 	ASSERT_EQ(seen[6], (uint32_t)odd_regs.rbp);
 	ASSERT_EQ(seen[7], 0xabcd0f00);
 	/*
-	 * Virtual-8086 mode, where kvm_intel without unrestricted guest
-	 * runs real mode, needs IOPL 3 for PUSHF to run: the guest sees it.
+	 * Virtual-8086 mode, where kvm_intel without unrestricted guest and
+	 * okvm with shadow paging on VT-x run real mode, needs IOPL 3 for
+	 * PUSHF to run: the guest sees it.
 	 */
-	ASSERT_EQ(seen[8], r.rflags | (kvm_real_mode_vm86() ? 0x3000 : 0));
+	ASSERT_EQ(seen[8], r.rflags | (real_mode_vm86() ? 0x3000 : 0));
 
 	vcpu_get_regs(vcpu, &r);
 	log_regs(&r);

@@ -653,6 +653,13 @@ bool shadow_paging(void)
 				"/sys/module/kvm_amd/parameters/npt");
 }
 
+bool real_mode_vm86(void)
+{
+	if (test_on_okvm())
+		return host_vmx() && shadow_paging();
+	return kvm_real_mode_vm86();
+}
+
 void skip_if_kvm_real_mode_vm86(const char *what)
 {
 	if (kvm_real_mode_vm86())

@@ -309,6 +309,12 @@ const char *kvm_vendor_module(void);
  */
 bool kvm_real_mode_vm86(void);
 void skip_if_kvm_real_mode_vm86(const char *what);
+/*
+ * True where the module under test runs real mode in virtual-8086 mode:
+ * kvm_real_mode_vm86(), or okvm with shadow paging on VT-x, which also
+ * needs IOPL 3 there, and shows it to PUSHF as KVM does.
+ */
+bool real_mode_vm86(void);
 
 /*
  * True when the module under test runs guests with shadow paging: okvm
