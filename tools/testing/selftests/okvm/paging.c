@@ -208,21 +208,29 @@ TEST(not_present_after_invlpg)
 
 extern const char lm_vectors[];
 
+/* Make the page of gva not present and flush it. */
+static void guest_unmap(uint64_t gva)
+{
+	*guest_pte(gva) &= ~PG_P;
+	invlpg(gva);
+}
+
 static void guest_handler_unmapped(void)
 {
-	volatile uint64_t *pte = guest_pte((uintptr_t)lm_vectors);
-
-	*pte &= ~PG_P;
-	invlpg((uintptr_t)lm_vectors);
+	/* The lib's stubs, 16 bytes a vector, may straddle two pages. */
+	guest_unmap((uintptr_t)lm_vectors + 16 * PF_VECTOR);
+	guest_unmap((uintptr_t)lm_vectors + 16 * DF_VECTOR);
+	guest_unmap(ALIAS_GVA);
 	*alias = MARK_C;
 	GUEST_DONE();
 }
 
 /*
- * The page of the lib's exception handlers made not present: whatever
- * faults next (the write, or the fetch when the code shares the page),
- * the #PF handler's fetch faults too, which is #DF, whose handler's
- * fetch faults again: a triple fault (SDM vol. 3, 6.15).
+ * The pages of the lib's #PF and #DF stubs made not present, then a write
+ * to a page made not present too (or, when the guest's code shares a
+ * page with a stub, its next fetch): the #PF's delivery faults fetching
+ * its stub, which is #DF, whose delivery faults again: a triple fault
+ * (SDM vol. 3, 6.15).
  */
 TEST(pf_handler_unmapped)
 {

@@ -67,6 +67,7 @@ struct ucall {
 #define DE_VECTOR		0
 #define UD_VECTOR		6
 #define GP_VECTOR		13
+#define DF_VECTOR		8
 #define PF_VECTOR		14
 
 /* #PF error code bits. */
