@@ -572,22 +572,50 @@ static struct okvm_memslot *okvm_dirty_log_slot(struct okvm *vm, u32 slot_arg,
 }
 
 /*
- * Take the bits of @mask from word @i of @slot's bitmap and write-protect
- * the pages they name, so that the next write to each is logged again.
- * mmu_lock held.  Return: true when a TLB flush is owed.
+ * Pages taken from a dirty bitmap in one KVM_GET_DIRTY_LOG or
+ * KVM_CLEAR_DIRTY_LOG, as the span [lo, hi) of their frames, so that
+ * they are write-protected with one call.  A page in the span that was
+ * not taken either has its bit clear, and is write-protected already (a
+ * page is mapped writable only by a write fault, which sets its bit, or
+ * before logging began with INITIALLY_SET, which sets them all), or keeps
+ * its bit set, and its next write faults once more and sets it again:
+ * nothing written goes unlogged.  Under shadow paging, where
+ * write-protecting drops every shadow table, one call is one drop instead
+ * of one a page.
  */
-static bool okvm_dirty_log_reprotect(struct okvm *vm, struct okvm_memslot *slot,
-				     unsigned long i, unsigned long mask)
+struct okvm_dirty_span {
+	u64 lo, hi;
+};
+
+/*
+ * Take the bits of @mask from word @i of @slot's bitmap and widen @span
+ * over the pages they name.  mmu_lock held.
+ */
+static void okvm_dirty_log_take(struct okvm_memslot *slot, unsigned long i,
+				unsigned long mask, struct okvm_dirty_span *span)
 {
 	u64 gfn = slot->base_gfn + i * BITS_PER_LONG;
-	bool flush = false;
-	int bit;
 
 	mask &= slot->dirty_bitmap[i];
+	if (!mask)
+		return;
 	slot->dirty_bitmap[i] &= ~mask;
-	for_each_set_bit(bit, &mask, BITS_PER_LONG)
-		flush |= okvm_arch_write_protect(vm, gfn + bit, 1);
-	return flush;
+	if (span->lo == span->hi)
+		span->lo = gfn + __ffs(mask);
+	span->hi = gfn + __fls(mask) + 1;
+}
+
+/*
+ * Write-protect the pages of @span so that the next write to each is
+ * logged again, and flush the TLBs if that took a write permission away.
+ * mmu_lock held.
+ */
+static void okvm_dirty_log_reprotect(struct okvm *vm,
+				     const struct okvm_dirty_span *span)
+{
+	if (span->lo != span->hi &&
+	    okvm_arch_write_protect(vm, span->lo, span->hi - span->lo))
+		okvm_flush_remote_tlbs(vm);
 }
 
 /*
@@ -600,7 +628,7 @@ static int okvm_get_dirty_log(struct okvm *vm, const struct kvm_dirty_log *log)
 {
 	struct okvm_memslot *slot;
 	unsigned long *copy, n, i;
-	bool flush = false;
+	struct okvm_dirty_span span = {};
 	int r = 0;
 
 	mutex_lock(&vm->slots_lock);
@@ -615,13 +643,11 @@ static int okvm_get_dirty_log(struct okvm *vm, const struct kvm_dirty_log *log)
 	}
 	mutex_lock(&vm->mmu_lock);
 	memcpy(copy, slot->dirty_bitmap, n * sizeof(long));
-	if (!(vm->dirty_log_manual & KVM_DIRTY_LOG_MANUAL_PROTECT_ENABLE))
+	if (!(vm->dirty_log_manual & KVM_DIRTY_LOG_MANUAL_PROTECT_ENABLE)) {
 		for (i = 0; i < n; i++)
-			if (copy[i])
-				flush |= okvm_dirty_log_reprotect(vm, slot, i,
-								  copy[i]);
-	if (flush)
-		okvm_flush_remote_tlbs(vm);
+			okvm_dirty_log_take(slot, i, copy[i], &span);
+		okvm_dirty_log_reprotect(vm, &span);
+	}
 	mutex_unlock(&vm->mmu_lock);
 	if (copy_to_user(log->dirty_bitmap, copy, n * sizeof(long)))
 		r = -EFAULT;
@@ -642,7 +668,7 @@ static int okvm_clear_dirty_log(struct okvm *vm,
 {
 	struct okvm_memslot *slot;
 	unsigned long *mask = NULL, n, i;
-	bool flush = false;
+	struct okvm_dirty_span span = {};
 	int r = 0;
 
 	if (log->first_page & 63)
@@ -670,11 +696,9 @@ static int okvm_clear_dirty_log(struct okvm *vm,
 	}
 	mutex_lock(&vm->mmu_lock);
 	for (i = 0; i < n; i++)
-		if (mask[i])
-			flush |= okvm_dirty_log_reprotect(vm, slot,
-				log->first_page / BITS_PER_LONG + i, mask[i]);
-	if (flush)
-		okvm_flush_remote_tlbs(vm);
+		okvm_dirty_log_take(slot, log->first_page / BITS_PER_LONG + i,
+				    mask[i], &span);
+	okvm_dirty_log_reprotect(vm, &span);
 	mutex_unlock(&vm->mmu_lock);
 out:
 	mutex_unlock(&vm->slots_lock);
