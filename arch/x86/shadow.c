@@ -301,7 +301,7 @@ int okvm_shadow_fault(struct okvm_vcpu *vcpu, const struct okvm_exit *exit)
 	int r;
 
 	okvm_paging_get(vcpu, &pg);
-	la = (pg.efer & EFER_LMA) ? exit->tdp.gpa : (u32)exit->tdp.gpa;
+	la = (pg.efer & EFER_LMA) ? exit->tdp.addr : (u32)exit->tdp.addr;
 	r = okvm_walk(vcpu, &pg, la, access, &w);
 	switch (r) {
 	case 0:

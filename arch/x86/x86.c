@@ -983,7 +983,7 @@ static int okvm_handle_exit(struct okvm_vcpu *vcpu, struct okvm_exit *exit)
 	case OKVM_EXIT_SHUTDOWN:
 		return okvm_shutdown(vcpu);
 	case OKVM_EXIT_TDP_FAULT:
-		r = okvm_tdp_fault(vcpu, exit->tdp.gpa, exit->tdp.write);
+		r = okvm_tdp_fault(vcpu, exit->tdp.addr, exit->tdp.write);
 		/* No memslot, or a write to a read-only one: MMIO. */
 		if (r == -ENOENT)
 			return okvm_emulate_mmio(vcpu, exit);
@@ -993,7 +993,7 @@ static int okvm_handle_exit(struct okvm_vcpu *vcpu, struct okvm_exit *exit)
 	case OKVM_EXIT_EMULATE:
 		return okvm_emulate_insn(vcpu, exit);
 	case OKVM_EXIT_INVLPG:
-		okvm_shadow_invlpg(vcpu, exit->tdp.gpa);
+		okvm_shadow_invlpg(vcpu, exit->tdp.addr);
 		okvm_complete_insn(vcpu, exit->next_rip);
 		return 1;
 	case OKVM_EXIT_FAIL_ENTRY:

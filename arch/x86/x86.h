@@ -50,7 +50,7 @@ enum okvm_exit_reason {
 	OKVM_EXIT_SHADOW_FAULT,	/* #PF under shadow paging */
 	OKVM_EXIT_EMULATE,	/* carry out the instruction at RIP (MOV CR,
 				 * INVLPG... under shadow paging) */
-	OKVM_EXIT_INVLPG,	/* INVLPG of the linear address in @tdp.gpa */
+	OKVM_EXIT_INVLPG,	/* INVLPG of the linear address in @tdp.addr */
 	OKVM_EXIT_FAIL_ENTRY,	/* the hardware refused the guest state */
 	OKVM_EXIT_HW_OFF,	/* virtualization was switched off (reboot) */
 	OKVM_EXIT_NO_REAL_MODE,	/* the CPU cannot run this mode natively */
@@ -69,9 +69,11 @@ enum okvm_exit_reason {
  *		complete an instruction
  * @io:		port, size, direction and string/rep prefixes of an I/O
  * @msr:	index and direction of an MSR access
- * @tdp:	faulting guest-physical address and access type, and the
- *		bytes at RIP when the hardware gives them (@insn_len 0 when
- *		not; SVM decode assists, APM vol. 2, 15.33)
+ * @tdp:	faulting address and access type, and the bytes at RIP when
+ *		the hardware gives them (@insn_len 0 when not; SVM decode
+ *		assists, APM vol. 2, 15.33).  @addr is guest-physical for
+ *		OKVM_EXIT_TDP_FAULT, linear for OKVM_EXIT_SHADOW_FAULT (the
+ *		#PF's CR2) and OKVM_EXIT_INVLPG (the operand)
  * @cr:		control register and general purpose register of a MOV
  * @info:	raw exit information for KVM_EXIT_INTERNAL_ERROR
  */
@@ -92,7 +94,7 @@ struct okvm_exit {
 			bool write;
 		} msr;
 		struct {
-			u64 gpa;
+			u64 addr;
 			bool write;
 			u32 error_code;
 			u8 insn_len;

@@ -716,7 +716,7 @@ static void svm_decode_exit(struct okvm_vcpu *vcpu, struct okvm_exit *exit)
 		/* Error code in EXITINFO1, address in EXITINFO2 (APM 15.12). */
 		exit->reason = code == SVM_EXIT_NPF ? OKVM_EXIT_TDP_FAULT :
 						      OKVM_EXIT_SHADOW_FAULT;
-		exit->tdp.gpa = c->exit_info2;
+		exit->tdp.addr = c->exit_info2;
 		exit->tdp.error_code = c->exit_info1;
 		exit->tdp.write = c->exit_info1 & SVM_NPF_WRITE;
 		/* The bytes at CS:RIP, for the emulator (APM 15.33). */
@@ -741,7 +741,7 @@ static void svm_decode_exit(struct okvm_vcpu *vcpu, struct okvm_exit *exit)
 		exit->next_rip = c->next_rip;
 		if (code == SVM_EXIT_INVLPG) {
 			exit->reason = OKVM_EXIT_INVLPG;
-			exit->tdp.gpa = c->exit_info1;
+			exit->tdp.addr = c->exit_info1;
 		} else if (c->exit_info1 & SVM_CR_MOV) {
 			exit->reason = code >= SVM_EXIT_CR_WRITE_BASE ?
 				       OKVM_EXIT_CR_WRITE : OKVM_EXIT_CR_READ;

@@ -1268,7 +1268,7 @@ static void vmx_decode_exception(struct okvm_vcpu *vcpu, struct okvm_exit *exit,
 	case X86_TRAP_PF:
 		/* Shadow paging: the linear address is the qualification. */
 		exit->reason = OKVM_EXIT_SHADOW_FAULT;
-		exit->tdp.gpa = qual;
+		exit->tdp.addr = qual;
 		exit->tdp.error_code = vmcs_read(VM_EXIT_INTR_ERROR_CODE);
 		exit->tdp.write = exit->tdp.error_code & OKVM_PF_WRITE;
 		break;
@@ -1344,7 +1344,7 @@ static void vmx_decode_exit(struct okvm_vcpu *vcpu, struct okvm_exit *exit,
 		 * (which only flushes then).
 		 */
 		exit->reason = OKVM_EXIT_INVLPG;
-		exit->tdp.gpa = qual;
+		exit->tdp.addr = qual;
 		break;
 	case EXIT_REASON_RDPMC:
 		exit->reason = OKVM_EXIT_GP;
@@ -1392,7 +1392,7 @@ static void vmx_decode_exit(struct okvm_vcpu *vcpu, struct okvm_exit *exit,
 		break;
 	case EXIT_REASON_EPT_VIOLATION:
 		exit->reason = OKVM_EXIT_TDP_FAULT;
-		exit->tdp.gpa = vmcs_read(GUEST_PHYSICAL_ADDRESS);
+		exit->tdp.addr = vmcs_read(GUEST_PHYSICAL_ADDRESS);
 		exit->tdp.write = qual & QUAL_EPT_WRITE;
 		break;
 	default:
