@@ -602,7 +602,7 @@ static bool okvm_write_efer(struct okvm_vcpu *vcpu, u64 val)
 
 /*
  * RDMSR and WRMSR, which exit for every MSR; the processor has checked
- * CPL 0 before the exit (SDM vol. 3C, 26.1.1; APM vol. 2, 15.7.1).  Only
+ * CPL 0 before the exit (SDM vol. 3C, 25.1.1; APM vol. 2, 15.7.1).  Only
  * EFER is emulated: any other MSR is #GP, as KVM answers one it does
  * not know.
  */
