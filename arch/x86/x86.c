@@ -92,6 +92,8 @@ long okvm_arch_check_extension(long ext)
 {
 	switch (ext) {
 	case KVM_CAP_HLT:
+	case KVM_CAP_SET_TSS_ADDR:
+	case KVM_CAP_SET_IDENTITY_MAP_ADDR:
 		return 1;
 	default:
 		return 0;
@@ -104,10 +106,49 @@ long okvm_arch_dev_ioctl(unsigned int ioctl, unsigned long arg)
 	return -EINVAL;
 }
 
+/*
+ * KVM_SET_TSS_ADDR and KVM_SET_IDENTITY_MAP_ADDR name guest-physical pages
+ * that kvm_intel may use, without unrestricted guest, for the TSS of
+ * real mode run in virtual-8086 mode and for the identity page table of
+ * paging-off guests under EPT.  okvm needs neither: its virtual-8086 mode
+ * runs with a TR limit of 0 and every event delivered in software
+ * (architecture.rst, "Real mode in virtual-8086 mode"), and with EPT but
+ * no unrestricted guest it runs no paging-off guest at all
+ * (OKVM_EXIT_NO_REAL_MODE).  It takes both, as QEMU requires them, with
+ * KVM's checks: the three TSS pages end at 4 GiB at the latest, and the
+ * identity map is set before the first vCPU.
+ */
+static long okvm_x86_set_tss_addr(unsigned long addr)
+{
+	return addr > (u32)(-3 * PAGE_SIZE) ? -EINVAL : 0;
+}
+
+static long okvm_x86_set_identity_map_addr(struct okvm *vm,
+					   void __user *argp)
+{
+	u64 addr;
+	long r = -EINVAL;
+
+	mutex_lock(&vm->lock);
+	if (vm->nr_vcpus)
+		goto out;
+	r = copy_from_user(&addr, argp, sizeof(addr)) ? -EFAULT : 0;
+out:
+	mutex_unlock(&vm->lock);
+	return r;
+}
+
 long okvm_arch_vm_ioctl(struct okvm *vm, unsigned int ioctl,
 			void __user *argp)
 {
-	return -ENOTTY;
+	switch (ioctl) {
+	case KVM_SET_TSS_ADDR:
+		return okvm_x86_set_tss_addr((unsigned long)argp);
+	case KVM_SET_IDENTITY_MAP_ADDR:
+		return okvm_x86_set_identity_map_addr(vm, argp);
+	default:
+		return -ENOTTY;
+	}
 }
 
 int okvm_arch_vm_init(struct okvm *vm)

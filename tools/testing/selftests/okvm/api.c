@@ -48,6 +48,9 @@ static void check_caps(int fd)
 	ASSERT_GT(ioctl(fd, KVM_CHECK_EXTENSION, KVM_CAP_NR_MEMSLOTS), 0);
 	ASSERT_GT(ioctl(fd, KVM_CHECK_EXTENSION, KVM_CAP_SYNC_MMU), 0);
 	ASSERT_GT(ioctl(fd, KVM_CHECK_EXTENSION, KVM_CAP_ENABLE_CAP_VM), 0);
+	ASSERT_GT(ioctl(fd, KVM_CHECK_EXTENSION, KVM_CAP_SET_TSS_ADDR), 0);
+	ASSERT_GT(ioctl(fd, KVM_CHECK_EXTENSION,
+			KVM_CAP_SET_IDENTITY_MAP_ADDR), 0);
 	ASSERT_EQ(ioctl(fd, KVM_CHECK_EXTENSION,
 			KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2),
 		  KVM_DIRTY_LOG_MANUAL_PROTECT_ENABLE |
@@ -218,6 +221,58 @@ TEST(bad_pointer_efault)
 	ASSERT_ERRNO(ioctl(vcpu->fd, KVM_GET_SREGS, bad), EFAULT);
 	ASSERT_ERRNO(ioctl(vcpu->fd, KVM_SET_SREGS, bad), EFAULT);
 	ASSERT_ERRNO(ioctl(vcpu->fd, KVM_GET_REGS, kernel), EFAULT);
+	vcpu_free(vcpu);
+	vm_free(vm);
+}
+
+/* Where QEMU puts the identity map and, a page up, the three TSS pages. */
+#define QEMU_IDENTITY_BASE	0xfeffc000UL
+
+GUEST_CODE16(guest_real_hlt,
+	"	mov $0x42, %al\n"
+	"	out %al, $0x10\n"
+	"	hlt\n");
+
+/*
+ * KVM_SET_TSS_ADDR takes the address itself: three pages that end at
+ * 4 GiB at the latest, at any time.  Called once only: kvm_intel with
+ * ept=0 adds a private slot there, which a second call finds in place.
+ * A real-mode guest runs after it (kvm_intel without unrestricted guest
+ * puts its virtual-8086 TSS there).
+ */
+TEST(set_tss_addr)
+{
+	struct kvm_vcpu *vcpu;
+	struct kvm_vm *vm = vm_create_guest(GUEST(guest_real_hlt), &vcpu);
+
+	ASSERT_ERRNO(ioctl(vm->fd, KVM_SET_TSS_ADDR, 0xffffd001UL), EINVAL);
+	ASSERT_ERRNO(ioctl(vm->fd, KVM_SET_TSS_ADDR, 0xfffff000UL), EINVAL);
+	ASSERT_ERRNO(ioctl(vm->fd, KVM_SET_TSS_ADDR, 1UL << 32), EINVAL);
+	ASSERT_ERRNO(ioctl(vm->fd, KVM_SET_TSS_ADDR, ~0UL), EINVAL);
+	ASSERT_OK(ioctl(vm->fd, KVM_SET_TSS_ADDR, QEMU_IDENTITY_BASE + 0x1000));
+	ASSERT_EQ(vcpu_run_expect_out(vcpu, 0x10, 1), 0x42);
+	vcpu_run_expect_hlt(vcpu);
+	vm_free(vm);
+}
+
+/*
+ * KVM_SET_IDENTITY_MAP_ADDR reads a __u64 and is refused once the VM has
+ * a vCPU, before the pointer is read.
+ */
+TEST(set_identity_map_addr)
+{
+	uint64_t addr = QEMU_IDENTITY_BASE;
+	struct kvm_vm *vm = vm_create();
+	struct kvm_vcpu *vcpu;
+
+	ASSERT_ERRNO(ioctl(vm->fd, KVM_SET_IDENTITY_MAP_ADDR, (void *)8),
+		     EFAULT);
+	ASSERT_OK(ioctl(vm->fd, KVM_SET_IDENTITY_MAP_ADDR, &addr));
+	ASSERT_OK(ioctl(vm->fd, KVM_SET_IDENTITY_MAP_ADDR, &addr));
+	vcpu = vcpu_add(vm, 0);
+	ASSERT_ERRNO(ioctl(vm->fd, KVM_SET_IDENTITY_MAP_ADDR, &addr), EINVAL);
+	ASSERT_ERRNO(ioctl(vm->fd, KVM_SET_IDENTITY_MAP_ADDR, (void *)8),
+		     EINVAL);
 	vcpu_free(vcpu);
 	vm_free(vm);
 }
