@@ -4,7 +4,7 @@
  * VMM's own memory, and what the VMM or the kernel does to it shows in
  * the guest at once: a page replaced (mremap, munmap and mmap) under a
  * guest that spins on it, MADV_DONTNEED, mprotect, copy on write after a
- * fork, page migration, KSM, and slots backed by transparent huge pages
+ * fork, page migration, KSM, swap, and slots backed by transparent huge pages
  * (also collapsed from small ones) and hugetlbfs, where part of a huge
  * page is dropped.  Where the backing is gone or read-only,
  * the guest's access makes KVM_RUN fail with EFAULT, and works again once
@@ -19,7 +19,10 @@
 #include <stdlib.h>
 #include <time.h>
 #include <unistd.h>
+#include <linux/fs.h>
+#include <sys/ioctl.h>
 #include <sys/mman.h>
+#include <sys/swap.h>
 #include <sys/wait.h>
 
 #include "long_mode.h"
@@ -319,6 +322,9 @@ enum huge_kind { HUGE_THP, HUGE_COLLAPSE, HUGE_HUGETLB };
 #ifndef MADV_SOFT_OFFLINE
 #define MADV_SOFT_OFFLINE	101
 #endif
+#ifndef MADV_PAGEOUT
+#define MADV_PAGEOUT	21
+#endif
 
 /*
  * A slot on two huge pages of the VMM at hva: the guest fills and sums
@@ -514,6 +520,99 @@ TEST(ksm_merge)
 	ASSERT_EQ(word(hva, 3)[7], NEW_VALUE);
 	ASSERT_EQ(word(hva, 2)[7], OLD_VALUE);
 	ksm_write(KSM_DIR "run", "2");
+	vcpu_free(vcpu);
+	vm_free(vm);
+}
+
+/* The test host's RAM disk (brd, tools/testing/vm/init), swapped to. */
+#define SWAP_DEV	"/dev/ram0"
+
+static void swap_off(void)
+{
+	swapoff(SWAP_DEV);
+}
+
+/*
+ * Make SWAP_DEV a swap area and swap to it until the case ends: a
+ * version 1 header, whose first page holds the version and the last
+ * usable page at byte 1024 and the signature in its last ten bytes.
+ * False when there is no such device or the kernel has no swap.
+ */
+static bool swap_on(void)
+{
+	static char header[PAGE_SIZE];
+	uint32_t *info = (uint32_t *)(header + 1024);
+	uint64_t size;
+	bool ok;
+	int fd;
+
+	fd = open(SWAP_DEV, O_RDWR);
+	if (fd < 0)
+		return false;
+	ok = !ioctl(fd, BLKGETSIZE64, &size) && size >= 2 * PAGE_SIZE;
+	info[0] = 1;
+	info[1] = size / PAGE_SIZE - 1;
+	memcpy(header + PAGE_SIZE - 10, "SWAPSPACE2", 10);
+	ok = ok && pwrite(fd, header, PAGE_SIZE, 0) == PAGE_SIZE && !fsync(fd);
+	close(fd);
+	swap_off();	/* left on by a case that died */
+	if (!ok || swapon(SWAP_DEV, 0))
+		return false;
+	atexit(swap_off);
+	return true;
+}
+
+/* How many of the n pages at hva are in swap (/proc/self/pagemap bit 62). */
+static int pages_swapped(void *hva, int n)
+{
+	uint64_t entry;
+	int fd, i, swapped = 0;
+
+	fd = open("/proc/self/pagemap", O_RDONLY);
+	ASSERT_GE(fd, 0);
+	for (i = 0; i < n; i++) {
+		ASSERT_EQ(pread(fd, &entry, sizeof(entry),
+				((uintptr_t)hva / PAGE_SIZE + i) * sizeof(entry)),
+			  sizeof(entry));
+		swapped += entry >> 62 & 1;
+	}
+	close(fd);
+	return swapped;
+}
+
+#define SUM_BIG		((uint64_t)BIG_PAGES * (BIG_PAGES + 1) / 2)
+
+/*
+ * The guest's 4 MiB go out to swap (MADV_PAGEOUT) between two of its
+ * sums: each page it reads comes back from swap with what it wrote, and a
+ * page the host changed meanwhile comes back changed.  Before 6.9,
+ * MADV_PAGEOUT keeps a page the guest has accessed, and KVM tells it so
+ * from its nested accessed bits, clearing them (okvm does not: see
+ * Documentation/architecture.rst, "Following the VMM's mm"); a second
+ * call then finds the page unused.
+ */
+TEST(swap_out_and_in)
+{
+	struct kvm_vcpu *vcpu;
+	struct kvm_vm *vm = vm_create_guest64(guest_fill_big, &vcpu);
+	void *hva = vm_add_mem64(vm, SLOT, LM_TEST_GPA,
+				 BIG_PAGES * PAGE_SIZE);
+	int swapped;
+
+	if (!swap_on())
+		test_skip("no swap on " SWAP_DEV ": %s", strerror(errno));
+	/* Small pages: a huge one would be split or swapped whole. */
+	ASSERT_OK(madvise(hva, BIG_PAGES * PAGE_SIZE, MADV_NOHUGEPAGE));
+	vcpu_run_expect_sync(vcpu, SUM_BIG);
+	ASSERT_OK(madvise(hva, BIG_PAGES * PAGE_SIZE, MADV_PAGEOUT));
+	ASSERT_OK(madvise(hva, BIG_PAGES * PAGE_SIZE, MADV_PAGEOUT));
+	swapped = pages_swapped(hva, BIG_PAGES);
+	test_log("%d of %d pages in swap", swapped, (int)BIG_PAGES);
+	ASSERT_GE(swapped, BIG_PAGES / 2);
+	/* Back in for the host, from swap as well. */
+	*word(hva, 10) = 1000;
+	vcpu_run_expect_sync(vcpu, SUM_BIG - 11 + 1000);
+	ASSERT_EQ(pages_swapped(hva, BIG_PAGES), 0);
 	vcpu_free(vcpu);
 	vm_free(vm);
 }
