@@ -63,13 +63,14 @@ int okvm_arch_init(void)
 		pr_err("no supported hardware virtualization (AMD-V or Intel VT-x)\n");
 		return -ENODEV;
 	}
+	/* First: the VMX probe takes the CR4 bits the guest may own from it. */
+	okvm_cpuid_init();
 	r = okvm_ops->probe();
 	if (r)
 		return r;
 	okvm_tdp_setup(okvm_ops->tdp_fmt);
 	if (boot_cpu_has(X86_FEATURE_OSXSAVE))
 		okvm_host_xcr0 = xgetbv(XCR_XFEATURE_ENABLED_MASK);
-	okvm_cpuid_init();
 	return 0;
 }
 

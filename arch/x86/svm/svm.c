@@ -493,6 +493,13 @@ static void svm_vcpu_reset(struct okvm_vcpu *vcpu)
 	c->msrpm_base_pa = page_to_phys(svm_msrpm);
 	/* The guest's IF masks only virtual interrupts (APM 15.21.1). */
 	c->int_ctl = SVM_V_INTR_MASKING;
+	/*
+	 * MOV to CR4 is checked against the guest's CPUID, as KVM does: a
+	 * bit whose feature the CPUID does not offer is #GP, as on a CPU
+	 * without it (APM vol. 2, 3.1.3), where the CPU itself would take
+	 * any bit it has.
+	 */
+	c->intercept_cr = SVM_INTERCEPT_CR_WRITE(4);
 	if (okvm_tdp_enabled) {
 		c->nested_ctl = SVM_NESTED_CTL_NP_ENABLE;
 		c->nested_cr3 = okvm_tdp_root_pa(vcpu->vm);
@@ -502,12 +509,11 @@ static void svm_vcpu_reset(struct okvm_vcpu *vcpu)
 		 * VMCB's, #PF fills the shadow tables, INVLPG empties them.
 		 * CR8 is not intercepted: it is the V_TPR either way.
 		 */
-		c->intercept_cr = SVM_INTERCEPT_CR_READ(0) |
-				  SVM_INTERCEPT_CR_READ(3) |
-				  SVM_INTERCEPT_CR_READ(4) |
-				  SVM_INTERCEPT_CR_WRITE(0) |
-				  SVM_INTERCEPT_CR_WRITE(3) |
-				  SVM_INTERCEPT_CR_WRITE(4);
+		c->intercept_cr |= SVM_INTERCEPT_CR_READ(0) |
+				   SVM_INTERCEPT_CR_READ(3) |
+				   SVM_INTERCEPT_CR_READ(4) |
+				   SVM_INTERCEPT_CR_WRITE(0) |
+				   SVM_INTERCEPT_CR_WRITE(3);
 		c->intercept_exceptions |= BIT(X86_TRAP_PF);
 		c->intercept_misc1 |= SVM_INTERCEPT_INVLPG;
 	}
@@ -729,7 +735,8 @@ static void svm_decode_exit(struct okvm_vcpu *vcpu, struct okvm_exit *exit)
 	case SVM_EXIT_CR_READ_BASE ... SVM_EXIT_CR_WRITE_BASE + 15:
 	case SVM_EXIT_INVLPG:
 		/*
-		 * Shadow paging.  Without decode assists (QEMU) these exits
+		 * MOV to CR4, and under shadow paging the other CR accesses
+		 * and INVLPG.  Without decode assists (QEMU) these exits
 		 * name no operand, so the emulator decodes the instruction;
 		 * with them, a MOV's GPR and INVLPG's address are given
 		 * (APM 15.33), and NRIPS the next RIP.

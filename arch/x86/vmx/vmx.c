@@ -339,7 +339,10 @@ static int vmx_probe_controls(void)
  * with the caches off.  Under shadow paging okvm also owns WP and every
  * CR4 bit: the shadow tables depend on WP, PAE, PSE, PGE, SMEP, SMAP,
  * PKE and LA57, and the hardware runs with values of its own
- * (vmx_shadow_sync()).
+ * (vmx_shadow_sync()).  With EPT it owns, besides the fixed CR4 bits,
+ * those the guest's CPUID does not offer, so that setting one exits and
+ * okvm_write_cr4() raises #GP, as on a CPU without the feature (SDM vol.
+ * 3, 2.5) and as KVM does, where the CPU would take any bit it has.
  */
 #define CR0_GUEST_OWNED	(X86_CR0_PE | X86_CR0_MP | X86_CR0_EM | X86_CR0_TS | \
 			 X86_CR0_WP)
@@ -356,7 +359,8 @@ static void vmx_probe_fixed_bits(void)
 	vmx_cr0.fixed0 &= ~free;
 	vmx_cr0.mask = ~(u64)CR0_GUEST_OWNED | vmx_cr0.fixed0 | ~vmx_cr0.fixed1;
 	vmx_cr0.fixed1 &= ~(u64)CR0_ALWAYS_OFF;
-	vmx_cr4.mask = vmx_cr4.fixed0 | ~vmx_cr4.fixed1;
+	vmx_cr4.mask = vmx_cr4.fixed0 | ~vmx_cr4.fixed1 |
+		       okvm_cr4_reserved_bits();
 	if (!okvm_tdp_enabled) {
 		vmx_cr0.mask |= X86_CR0_WP;
 		vmx_cr4.mask = ~0ULL;
