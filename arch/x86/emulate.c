@@ -962,39 +962,16 @@ static int emul_string(struct emul *e)
 /* MOV from or to CRn; #UD for a control register that does not exist. */
 static int emul_mov_cr(struct emul *e)
 {
-	static const int ctl[] = {
-		[0] = OKVM_CTL_CR0, [1] = -1, [2] = OKVM_CTL_CR2,
-		[3] = OKVM_CTL_CR3, [4] = OKVM_CTL_CR4, [5 ... 7] = -1,
-		[8] = OKVM_CTL_CR8,
-	};
-	struct okvm_vcpu *vcpu = e->vcpu;
-	u8 cr = e->modrm_reg;
-	bool ok = true;
+	int ctl = okvm_cr_ctl(e->modrm_reg);
 	u64 val = 0;
 
-	if (cr >= ARRAY_SIZE(ctl) || ctl[cr] < 0)
+	if (ctl < 0)
 		return emul_exception(e, X86_TRAP_UD, false, 0);
 	if (e->opcode == 0x20)
-		return emul_write_op(e, &e->dst, okvm_get_ctl(vcpu, ctl[cr]));
+		return emul_write_op(e, &e->dst, okvm_get_ctl(e->vcpu, ctl));
 	emul_read_op(e, &e->dst, &val);
-	switch (cr) {
-	case 0:
-		ok = okvm_write_cr0(vcpu, val);
-		break;
-	case 2:
-		okvm_ops->set_ctl(vcpu, OKVM_CTL_CR2, val);
-		break;
-	case 3:
-		ok = okvm_write_cr3(vcpu, val);
-		break;
-	case 4:
-		ok = okvm_write_cr4(vcpu, val);
-		break;
-	default:
-		ok = okvm_write_cr8(vcpu, val);
-		break;
-	}
-	return ok ? EMUL_DONE : emul_gp(e);
+	return okvm_write_cr(e->vcpu, e->modrm_reg, val) ? EMUL_DONE :
+							   emul_gp(e);
 }
 
 /*

@@ -762,7 +762,7 @@ bool okvm_write_cr0(struct okvm_vcpu *vcpu, u64 val)
  *
  * Return: false for #GP.
  */
-bool okvm_write_cr4(struct okvm_vcpu *vcpu, u64 val)
+static bool okvm_write_cr4(struct okvm_vcpu *vcpu, u64 val)
 {
 	u64 old = okvm_get_ctl(vcpu, OKVM_CTL_CR4);
 	u64 cr0 = okvm_get_ctl(vcpu, OKVM_CTL_CR0);
@@ -794,7 +794,7 @@ bool okvm_write_cr4(struct okvm_vcpu *vcpu, u64 val)
  *
  * Return: false for #GP.
  */
-bool okvm_write_cr3(struct okvm_vcpu *vcpu, u64 val)
+static bool okvm_write_cr3(struct okvm_vcpu *vcpu, u64 val)
 {
 	u64 cr0 = okvm_get_ctl(vcpu, OKVM_CTL_CR0);
 	u64 cr4 = okvm_get_ctl(vcpu, OKVM_CTL_CR4);
@@ -821,7 +821,7 @@ bool okvm_write_cr3(struct okvm_vcpu *vcpu, u64 val)
  *
  * Return: false for #GP.
  */
-bool okvm_write_cr8(struct okvm_vcpu *vcpu, u64 val)
+static bool okvm_write_cr8(struct okvm_vcpu *vcpu, u64 val)
 {
 	if (val & ~CR8_PRIORITY_BITS)
 		return false;
@@ -829,37 +829,64 @@ bool okvm_write_cr8(struct okvm_vcpu *vcpu, u64 val)
 	return true;
 }
 
+/**
+ * okvm_cr_ctl() - the register get_ctl and set_ctl know as CRn
+ * @cr:	the control register's number, as MOV CR encodes it
+ *
+ * Return: OKVM_CTL_CR0, CR2, CR3, CR4 or CR8, or -1 for a control
+ * register that does not exist (MOV to or from it is #UD).
+ */
+int okvm_cr_ctl(unsigned int cr)
+{
+	static const int ctl[] = {
+		[0] = OKVM_CTL_CR0, [1] = -1, [2] = OKVM_CTL_CR2,
+		[3] = OKVM_CTL_CR3, [4] = OKVM_CTL_CR4, [5 ... 7] = -1,
+		[8] = OKVM_CTL_CR8,
+	};
+
+	return cr < ARRAY_SIZE(ctl) ? ctl[cr] : -1;
+}
+
+/**
+ * okvm_write_cr() - MOV to CRn, for an intercepted MOV or the emulator
+ * @vcpu:	the vCPU
+ * @cr:		a control register okvm_cr_ctl() knows
+ * @val:	the new value
+ *
+ * Any value goes into CR2; the others are checked as the processor
+ * checks them.
+ *
+ * Return: false for #GP.
+ */
+bool okvm_write_cr(struct okvm_vcpu *vcpu, unsigned int cr, u64 val)
+{
+	switch (cr) {
+	case 0:
+		return okvm_write_cr0(vcpu, val);
+	case 2:
+		okvm_ops->set_ctl(vcpu, OKVM_CTL_CR2, val);
+		return true;
+	case 3:
+		return okvm_write_cr3(vcpu, val);
+	case 4:
+		return okvm_write_cr4(vcpu, val);
+	default:
+		return okvm_write_cr8(vcpu, val);
+	}
+}
+
 static void okvm_handle_cr(struct okvm_vcpu *vcpu, struct okvm_exit *exit)
 {
 	unsigned long *reg = &vcpu->arch.regs[exit->cr.reg];
-	bool ok;
 
 	if (exit->reason == OKVM_EXIT_CR_READ) {
-		*reg = okvm_get_ctl(vcpu, exit->cr.cr == 0 ? OKVM_CTL_CR0 :
-					  exit->cr.cr == 3 ? OKVM_CTL_CR3 :
-					  exit->cr.cr == 4 ? OKVM_CTL_CR4 :
-							     OKVM_CTL_CR8);
+		*reg = okvm_get_ctl(vcpu, okvm_cr_ctl(exit->cr.cr));
 		okvm_complete_insn(vcpu, exit->next_rip);
-		return;
-	}
-	switch (exit->cr.cr) {
-	case 0:
-		ok = okvm_write_cr0(vcpu, *reg);
-		break;
-	case 3:
-		ok = okvm_write_cr3(vcpu, *reg);
-		break;
-	case 4:
-		ok = okvm_write_cr4(vcpu, *reg);
-		break;
-	default:
-		ok = okvm_write_cr8(vcpu, *reg);
-		break;
-	}
-	if (ok)
+	} else if (okvm_write_cr(vcpu, exit->cr.cr, *reg)) {
 		okvm_complete_insn(vcpu, exit->next_rip);
-	else
+	} else {
 		okvm_queue_exception(vcpu, X86_TRAP_GP, true, 0);
+	}
 }
 
 /*

@@ -249,9 +249,8 @@ void okvm_emulation_failure(struct okvm_vcpu *vcpu,
 			    const struct okvm_exit *exit, const u8 *insn,
 			    unsigned int insn_len);
 bool okvm_write_cr0(struct okvm_vcpu *vcpu, u64 val);
-bool okvm_write_cr3(struct okvm_vcpu *vcpu, u64 val);
-bool okvm_write_cr4(struct okvm_vcpu *vcpu, u64 val);
-bool okvm_write_cr8(struct okvm_vcpu *vcpu, u64 val);
+int okvm_cr_ctl(unsigned int cr);
+bool okvm_write_cr(struct okvm_vcpu *vcpu, unsigned int cr, u64 val);
 
 /* #PF error code bits (SDM vol. 3, 4.7), also the access okvm_walk() checks. */
 #define OKVM_PF_PRESENT		BIT(0)
