@@ -244,7 +244,7 @@ void okvm_cpuid(struct okvm_vcpu *vcpu, u32 leaf, u32 subleaf, u32 *eax,
 		break;
 	case 0x80000008:
 		/* Physical and linear address widths only. */
-		*eax = cpuid_eax(leaf) & 0xffff;
+		*eax = (cpuid_eax(leaf) & 0xff00) | okvm_phys_bits();
 		break;
 	default:
 		break;

@@ -27,7 +27,6 @@
 #define PDE32_PSE_HIGH_SHIFT	13
 #define PDE32_PSE_HIGH_MASK	GENMASK_ULL(20, 13)
 #define PDE32_PSE_RSVD		BIT_ULL(21)
-#define PDPT_ADDR_MASK		GENMASK_ULL(31, 5)
 /* A/D updates lost to another vCPU before the walk gives up for now. */
 #define WALK_AD_TRIES		4
 
@@ -38,18 +37,11 @@
  */
 void okvm_paging_get(struct okvm_vcpu *vcpu, struct okvm_paging *pg)
 {
-	u32 eax, ebx, ecx, edx;
-
 	pg->cr0 = okvm_get_ctl(vcpu, OKVM_CTL_CR0);
 	pg->cr3 = okvm_get_ctl(vcpu, OKVM_CTL_CR3);
 	pg->cr4 = okvm_get_ctl(vcpu, OKVM_CTL_CR4);
 	pg->efer = okvm_get_ctl(vcpu, OKVM_CTL_EFER);
 	pg->ac = vcpu->arch.rflags & X86_EFLAGS_AC;
-	okvm_cpuid(vcpu, 0x80000008, 0, &eax, &ebx, &ecx, &edx);
-	pg->maxphyaddr = eax & 0xff;
-	/* A CPU without leaf 0x80000008 has 36 bits with PAE (SDM 4.1.4). */
-	if (!pg->maxphyaddr)
-		pg->maxphyaddr = 36;
 }
 
 /* Set @bits in the entry at @gpa if they are not yet; -EAGAIN on a race. */
@@ -68,21 +60,22 @@ static int walk_set_bits(struct okvm_vcpu *vcpu, u64 gpa, u64 pte, u64 bits,
 static u64 walk_rsvd(const struct okvm_paging *pg, int level, bool leaf,
 		     bool pae)
 {
+	unsigned int maxphyaddr = okvm_phys_bits();
 	u64 rsvd = 0;
 
 	if (!(pg->cr4 & X86_CR4_PAE)) {
 		/* 32-bit paging: only a 4 MiB page has reserved bits. */
 		if (level == 2 && leaf) {
 			rsvd = PDE32_PSE_RSVD;
-			if (pg->maxphyaddr < 40)
+			if (maxphyaddr < 40)
 				rsvd |= GENMASK_ULL(20, PDE32_PSE_HIGH_SHIFT +
-						    pg->maxphyaddr - 32);
+						    maxphyaddr - 32);
 		}
 		return rsvd;
 	}
 	/* Address bits the processor does not have; PAE entries up to 62. */
-	if (pg->maxphyaddr < 52)
-		rsvd |= GENMASK_ULL(51, pg->maxphyaddr);
+	if (maxphyaddr < 52)
+		rsvd |= GENMASK_ULL(51, maxphyaddr);
 	if (pae)
 		rsvd |= GENMASK_ULL(62, 52);
 	if (!(pg->efer & EFER_NX))
@@ -153,7 +146,7 @@ static int walk_once(struct okvm_vcpu *vcpu, const struct okvm_paging *pg,
 		u64 pdpte;
 
 		/* The PDPTE: rights come from the levels below (SDM 4.4.1). */
-		r = okvm_read_guest(vcpu->vm, (pg->cr3 & PDPT_ADDR_MASK) +
+		r = okvm_read_guest(vcpu->vm, (pg->cr3 & OKVM_PDPT_ADDR_MASK) +
 				    ((la >> 30) & 3) * 8, &pdpte, 8);
 		if (r)
 			return r;
@@ -172,7 +165,7 @@ static int walk_once(struct okvm_vcpu *vcpu, const struct okvm_paging *pg,
 		unsigned int shift = PAGE_SHIFT + bits * (level - 1);
 		u64 index = (la >> shift) & ((1ULL << bits) - 1);
 		bool leaf;
-		u64 e = 0;
+		u64 e = 0;	/* 32-bit paging reads 4 bytes: bits 63:32 stay 0 */
 
 		pte_gpa[level - 1] = table + index * size;
 		r = okvm_read_guest(vcpu->vm, pte_gpa[level - 1], &e, size);
@@ -194,8 +187,8 @@ static int walk_once(struct okvm_vcpu *vcpu, const struct okvm_paging *pg,
 		}
 		writable &= !!(e & _PAGE_RW);
 		user &= !!(e & _PAGE_USER);
-		if (wide && (pg->efer & EFER_NX))
-			nx |= !!(e & PTE_NX);
+		/* Set only where allowed (else reserved, above): PAE, NXE. */
+		nx |= !!(e & PTE_NX);
 		if (leaf) {
 			u64 mask = (1ULL << shift) - 1;
 			u64 base = e & PTE_ADDR_MASK & ~mask;
@@ -204,15 +197,11 @@ static int walk_once(struct okvm_vcpu *vcpu, const struct okvm_paging *pg,
 				base = (e & GENMASK_ULL(31, 22)) |
 				       ((e & PDE32_PSE_HIGH_MASK) <<
 					(32 - PDE32_PSE_HIGH_SHIFT));
-			else if (!wide)
-				base &= GENMASK_ULL(31, 12);
 			w->gpa = base | (la & mask);
 			w->level = level;
 			break;
 		}
 		table = e & PTE_ADDR_MASK;
-		if (!wide)
-			table &= GENMASK_ULL(31, 12);
 	}
 
 	if (!walk_allowed(pg, access, writable, user, nx)) {

@@ -49,23 +49,11 @@ static unsigned int tdp_index(u64 gpa, int level)
 	return (gpa >> tdp_shift(level)) % TDP_ENTRIES;
 }
 
-/**
- * okvm_max_gpa() - the first guest-physical address okvm cannot map
- *
- * Return: 2^min(host physical address width, what the tables reach).
- */
-u64 okvm_max_gpa(void)
-{
-	/*
-	 * The raw CPUID width: the kernel's x86_phys_bits is reduced by
-	 * memory encryption, which narrows host, not guest, addresses.
-	 */
-	return 1ULL << min_t(unsigned int, cpuid_eax(0x80000008) & 0xff,
-			     PAGE_SHIFT + 9 * okvm_tdp_levels());
-}
-
 /* The backend's entry format, the same for every VM. */
 static const struct okvm_tdp_format *tdp_format;
+
+/* The guest's physical-address width, the same for every VM. */
+static unsigned int tdp_phys_bits;
 
 /**
  * okvm_tdp_setup() - take the backend's entry format, at module load
@@ -74,6 +62,36 @@ static const struct okvm_tdp_format *tdp_format;
 void okvm_tdp_setup(const struct okvm_tdp_format *fmt)
 {
 	tdp_format = fmt;
+	/*
+	 * The host's width as far as the tables reach.  The raw CPUID
+	 * width: the kernel's x86_phys_bits is reduced by memory
+	 * encryption, which narrows host, not guest, addresses.
+	 */
+	tdp_phys_bits = min_t(unsigned int, cpuid_eax(0x80000008) & 0xff,
+			      PAGE_SHIFT + 9 * okvm_tdp_levels());
+}
+
+/**
+ * okvm_phys_bits() - the guest's physical-address width (MAXPHYADDR)
+ *
+ * What CPUID leaf 0x80000008 tells the guest, what its page-table
+ * entries and CR3 may address, and what memslots may cover.
+ *
+ * Return: min(host physical address width, what the tables reach).
+ */
+unsigned int okvm_phys_bits(void)
+{
+	return tdp_phys_bits;
+}
+
+/**
+ * okvm_max_gpa() - the first guest-physical address okvm cannot map
+ *
+ * Return: 2^okvm_phys_bits().
+ */
+u64 okvm_max_gpa(void)
+{
+	return 1ULL << tdp_phys_bits;
 }
 
 /**

@@ -44,7 +44,6 @@ MODULE_PARM_DESC(tdp, "Nested paging (NPT, EPT) if the CPU has it; 0: shadow pag
 #define CR8_PRIORITY_BITS		0xfULL	/* CR8 holds a 4-bit priority */
 /* PAE page-directory-pointer entries: bits 2:1 and 8:5 reserved (SDM 4.4.1). */
 #define PDPTE_RESERVED		(GENMASK_ULL(2, 1) | GENMASK_ULL(8, 5))
-#define PDPT_ADDR_MASK		GENMASK_ULL(31, 5)
 #define SEG_TYPE_LDT		2
 
 int okvm_arch_init(void)
@@ -690,7 +689,7 @@ static bool okvm_load_pdptes(struct okvm_vcpu *vcpu, u64 cr3)
 
 	if (!okvm_ops->set_pdptes)
 		return true;
-	if (okvm_read_guest(vcpu->vm, cr3 & PDPT_ADDR_MASK, pdpte,
+	if (okvm_read_guest(vcpu->vm, cr3 & OKVM_PDPT_ADDR_MASK, pdpte,
 			    sizeof(pdpte)))
 		return false;
 	for (i = 0; i < ARRAY_SIZE(pdpte); i++)

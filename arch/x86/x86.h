@@ -259,6 +259,9 @@ bool okvm_write_cr(struct okvm_vcpu *vcpu, unsigned int cr, u64 val);
 #define OKVM_PF_RSVD		BIT(3)
 #define OKVM_PF_FETCH		BIT(4)
 
+/* Where CR3 points with PAE paging: 32 bytes, four entries (SDM 4.4.1). */
+#define OKVM_PDPT_ADDR_MASK	GENMASK_ULL(31, 5)
+
 /**
  * struct okvm_paging - what a guest page walk depends on
  * @cr0:	CR0 (PG, WP)
@@ -266,7 +269,6 @@ bool okvm_write_cr(struct okvm_vcpu *vcpu, unsigned int cr, u64 val);
  * @cr4:	CR4 (PSE, PAE, SMEP, SMAP, LA57)
  * @efer:	EFER (LMA, NXE)
  * @ac:		RFLAGS.AC, which lifts SMAP for explicit supervisor accesses
- * @maxphyaddr:	the guest's physical address width (CPUID 0x80000008)
  */
 struct okvm_paging {
 	u64 cr0;
@@ -274,7 +276,6 @@ struct okvm_paging {
 	u64 cr4;
 	u64 efer;
 	bool ac;
-	u8 maxphyaddr;
 };
 
 /**
@@ -340,6 +341,7 @@ int okvm_tdp_fault(struct okvm_vcpu *vcpu, u64 gpa, bool write);
 void okvm_tdp_vcpu_destroy(struct okvm_vcpu *vcpu);
 u64 okvm_tdp_root_pa(struct okvm *vm);
 int okvm_tdp_levels(void);
+unsigned int okvm_phys_bits(void);
 u64 okvm_max_gpa(void);
 
 /* arch/x86/shadow.c */
