@@ -405,19 +405,21 @@ static void okvm_memslot_delete(struct okvm *vm, struct okvm_memslot *slot)
 }
 
 /*
- * Turn dirty logging on or off for an existing slot.  On: from here on a
- * write to any page of it must be seen, so every page is write-protected
- * (the guest's next write faults and is logged) unless the bitmap starts
- * full.  Off: the slot is zapped, so that it is mapped again with large
- * pages where it can be.
+ * Turn dirty logging on or off for an existing slot, the one flag that
+ * may change (KVM_MEM_READONLY may not).  On: from here on a write to any
+ * page of it must be seen, so every page is write-protected (the guest's
+ * next write faults and is logged) unless the bitmap starts full.  Off:
+ * the slot is zapped, so that it is mapped again with large pages where
+ * it can be.
  */
 static int okvm_memslot_set_flags(struct okvm *vm, struct okvm_memslot *slot,
 				  u32 flags)
 {
+	bool on = flags & KVM_MEM_LOG_DIRTY_PAGES;
 	unsigned long *bitmap = NULL, *old = slot->dirty_bitmap;
 	bool flush = false;
 
-	if ((flags & KVM_MEM_LOG_DIRTY_PAGES) && !old) {
+	if (on) {
 		bitmap = okvm_dirty_bitmap_alloc(vm, slot->npages);
 		if (!bitmap)
 			return -ENOMEM;
@@ -425,23 +427,17 @@ static int okvm_memslot_set_flags(struct okvm *vm, struct okvm_memslot *slot,
 
 	mutex_lock(&vm->mmu_lock);
 	slot->flags = flags;
-	if (bitmap) {
-		slot->dirty_bitmap = bitmap;
-		if (!(vm->dirty_log_manual & KVM_DIRTY_LOG_INITIALLY_SET))
-			flush = okvm_arch_write_protect(vm, slot->base_gfn,
-							slot->npages);
-	} else if (!(flags & KVM_MEM_LOG_DIRTY_PAGES) && old) {
-		slot->dirty_bitmap = NULL;
+	slot->dirty_bitmap = bitmap;
+	if (!on)
 		flush = okvm_arch_zap_gfn_range(vm, slot->base_gfn,
 						slot->npages);
-	} else {
-		old = NULL;
-	}
+	else if (!(vm->dirty_log_manual & KVM_DIRTY_LOG_INITIALLY_SET))
+		flush = okvm_arch_write_protect(vm, slot->base_gfn,
+						slot->npages);
 	if (flush)
 		okvm_flush_remote_tlbs(vm);
 	mutex_unlock(&vm->mmu_lock);
-	if (!bitmap)
-		kvfree(old);
+	kvfree(old);
 	return 0;
 }
 
