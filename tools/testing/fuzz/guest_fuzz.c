@@ -3437,8 +3437,10 @@ static int internal_info(struct kvm_run *run)
 /*
  * okvm's emulation failure under VMX, in KVM's emulation_failure layout
  * as kvm_intel fills it (vmx_get_exit_info()): from data[info] on the
- * basic exit reason, the exit qualification, the IDT-vectoring
- * information.  The GPA of an EPT violation is not in it.  For I/O, the
+ * basic exit reason, the exit qualification, the VM-exit interruption
+ * information (VM_EXIT_INTR_INFO, which okvm's vmx_decode_exit() stores
+ * in exit->info[1]; the vector in bits 7:0).  The GPA of an EPT
+ * violation is not in it.  For I/O, the
  * qualification's bit 4 says string I/O (SDM vol. 3C, "Exit
  * Qualification for I/O Instructions").
  */

@@ -59,13 +59,13 @@ static void guest_spin(void)
 }
 
 /* The GUEST_SYNC value of the exit the vCPU's KVM_RUN ended with. */
-static uint64_t sync_of_exit(struct kvm_vm *vm, struct kvm_vcpu *vcpu)
+static uint64_t sync_of_exit(struct kvm_vcpu *vcpu)
 {
-	uint32_t *gva = vcpu_expect_io(vcpu, UCALL_PORT, 4, KVM_EXIT_IO_OUT);
-	struct ucall *uc = gva2hva(vm, *gva);
+	struct ucall uc;
 
-	ASSERT_EQ(uc->type, UCALL_SYNC);
-	return uc->args[0];
+	ASSERT_EQ(__vcpu_ucall(__FILE__, __LINE__, vcpu, &uc, false),
+		  UCALL_SYNC);
+	return uc.args[0];
 }
 
 struct spinner {
@@ -121,7 +121,7 @@ static void spin_and_replace(void (*remap)(void *hva))
 	test_log("KVM_RUN failed with EFAULT %d times meanwhile", s.efaults);
 	if (s.ret)
 		test_fail("KVM_RUN: %s", errno_name(s.err));
-	ASSERT_EQ(sync_of_exit(vm, vcpu), NEW_VALUE);
+	ASSERT_EQ(sync_of_exit(vcpu), NEW_VALUE);
 	vcpu_run_expect_done(vcpu);
 	vcpu_free(vcpu);
 	vm_free(vm);
@@ -170,24 +170,32 @@ TEST(munmap_remap_slot_under_running_guest)
 }
 
 /*
- * Writes i + 1 to the word of each page i, reports the sum of the words,
- * and again after each GUEST_SYNC the host answers.
+ * Writes i + 1 to the word of each page i < n, reports the sum of the
+ * words, and again after each GUEST_SYNC the host answers.
  */
-static void guest_write_then_sum(void)
+static void guest_fill_and_sum(uint64_t n)
 {
 	uint64_t i, sum;
 
-	for (i = 0; i < NR_PAGES; i++)
+	for (i = 0; i < n; i++)
 		guest_mem[i * WORDS_PER_PAGE] = i + 1;
 	for (;;) {
 		sum = 0;
-		for (i = 0; i < NR_PAGES; i++)
+		for (i = 0; i < n; i++)
 			sum += guest_mem[i * WORDS_PER_PAGE];
 		GUEST_SYNC(sum);
 	}
 }
 
-#define SUM_ALL		(NR_PAGES * (NR_PAGES + 1) / 2)
+/* What guest_fill_and_sum(n) first reports: 1 + 2 + ... + n. */
+#define SUM_TO(n)	((uint64_t)(n) * ((n) + 1) / 2)
+
+static void guest_write_then_sum(void)
+{
+	guest_fill_and_sum(NR_PAGES);
+}
+
+#define SUM_ALL		SUM_TO(NR_PAGES)
 
 /* The guest's word of page i, read after MADV_DONTNEED, is zero. */
 TEST(madvise_dontneed)
@@ -298,19 +306,10 @@ TEST(fork_copy_on_write)
 
 #define BIG_PAGES	(2 * HUGE_SIZE / PAGE_SIZE)
 
-/* Fills the word of every page of 4 MiB, then sums them on every sync. */
+/* The same over every page of 4 MiB. */
 static void guest_fill_big(void)
 {
-	uint64_t i, sum;
-
-	for (i = 0; i < BIG_PAGES; i++)
-		guest_mem[i * WORDS_PER_PAGE] = i + 1;
-	for (;;) {
-		sum = 0;
-		for (i = 0; i < BIG_PAGES; i++)
-			sum += guest_mem[i * WORDS_PER_PAGE];
-		GUEST_SYNC(sum);
-	}
+	guest_fill_and_sum(BIG_PAGES);
 }
 
 enum huge_kind { HUGE_THP, HUGE_COLLAPSE, HUGE_HUGETLB };
@@ -335,7 +334,7 @@ enum huge_kind { HUGE_THP, HUGE_COLLAPSE, HUGE_HUGETLB };
  */
 static void huge_backing(void *hva, enum huge_kind kind)
 {
-	uint64_t all = BIG_PAGES * (BIG_PAGES + 1) / 2;
+	uint64_t all = SUM_TO(BIG_PAGES);
 	struct kvm_vcpu *vcpu;
 	struct kvm_vm *vm = vm_create_guest64(guest_fill_big, &vcpu);
 
@@ -580,7 +579,7 @@ static int pages_swapped(void *hva, int n)
 	return swapped;
 }
 
-#define SUM_BIG		((uint64_t)BIG_PAGES * (BIG_PAGES + 1) / 2)
+#define SUM_BIG		SUM_TO(BIG_PAGES)
 
 /*
  * The guest's 4 MiB go out to swap (MADV_PAGEOUT) between two of its

@@ -46,7 +46,6 @@
 #define X86_EFLAGS_AF	0x0010UL
 #define X86_EFLAGS_ZF	0x0040UL
 #define X86_EFLAGS_SF	0x0080UL
-#define X86_EFLAGS_DF	0x0400UL
 #define X86_EFLAGS_OF	0x0800UL
 #define ARITH_FLAGS	(X86_EFLAGS_CF | X86_EFLAGS_PF | X86_EFLAGS_AF | \
 			 X86_EFLAGS_ZF | X86_EFLAGS_SF | X86_EFLAGS_OF)
@@ -621,7 +620,7 @@ TEST(straddle)
 /*
  * MOVS from MMIO to an unmapped address: the CPU stops at the MMIO read,
  * so the emulator translates the destination and raises the #PF (a
- * not-present write), leaving RSI and RDI as they were.
+ * not-present write) with CR2 at the destination.
  */
 static void guest_movs_pf(void)
 {
@@ -713,13 +712,14 @@ static void expect_pte_fault(uint64_t set, uint64_t clear,
 /* A read-only page under CR0.WP: a protection fault on the write. */
 TEST(movs_readonly_page_fault)
 {
-	expect_pte_fault(0, 1UL << 1, PFERR_PRESENT | PFERR_WRITE);
+	expect_pte_fault(0, PTE_RW, PFERR_PRESENT | PFERR_WRITE);
 }
 
 /* Bit 51, above any physical address width the hosts have: RSVD. */
 TEST(movs_reserved_bit_page_fault)
 {
-	expect_pte_fault(1UL << 51, 0, PFERR_PRESENT | PFERR_WRITE | 8);
+	expect_pte_fault(1UL << 51, 0,
+			 PFERR_PRESENT | PFERR_WRITE | PFERR_RSVD);
 }
 
 /*

@@ -15,11 +15,8 @@
 
 #include "kvm_util.h"
 
-#define X86_CR0_PE		(1UL << 0)
 #define X86_CR0_WP		(1UL << 16)
-#define X86_CR0_PG		(1UL << 31)
 #define X86_CR4_PSE		(1UL << 4)
-#define X86_CR4_PAE		(1UL << 5)
 
 /* Guest-physical addresses in no slot, and where the guest sees them. */
 #define MMIO_BIG_GPA		0xc0000000UL	/* behind a large page */

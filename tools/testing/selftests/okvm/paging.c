@@ -18,12 +18,6 @@
 
 #include "long_mode.h"
 
-#define PG_P		(1UL << 0)
-#define PG_RW		(1UL << 1)
-#define PG_A		(1UL << 5)
-#define PG_D		(1UL << 6)
-#define PG_ADDR		0x000ffffffffff000UL
-#define PFERR_RSVD	(1UL << 3)
 #define CR0_WP		(1UL << 16)
 
 #define PAGE_A		LM_TEST_GPA
@@ -41,29 +35,16 @@ static volatile uint64_t *const alias = (volatile uint64_t *)ALIAS_GVA;
 static volatile uint64_t *guest_pte(uint64_t gva)
 {
 	volatile uint64_t *e;
-	uint64_t table;
+	uint64_t table = guest_read_cr3();
 	int level;
 
-	asm volatile("mov %%cr3, %0" : "=r"(table));
 	for (level = 4; ; level--) {
-		e = (volatile uint64_t *)(SYS_GVA + (table & PG_ADDR) +
+		e = (volatile uint64_t *)(SYS_GVA + (table & PTE_ADDR_MASK) +
 			8 * ((gva >> (12 + 9 * (level - 1))) & 511));
 		if (level == 1)
 			return e;
 		table = *e;
 	}
-}
-
-static void invlpg(uint64_t gva)
-{
-	asm volatile("invlpg (%0)" : : "r"(gva) : "memory");
-}
-
-static void reload_cr3(void)
-{
-	uint64_t cr3;
-
-	asm volatile("mov %%cr3, %0; mov %0, %%cr3" : "=r"(cr3) : : "memory");
 }
 
 static uint64_t read_cr0(void)
@@ -120,11 +101,11 @@ static void guest_remap(void)
 	volatile uint64_t *pte = guest_pte(ALIAS_GVA);
 
 	GUEST_ASSERT_EQ(*alias, MARK_A);
-	*pte = (*pte & ~PG_ADDR) | PAGE_B;
-	invlpg(ALIAS_GVA);
+	*pte = (*pte & ~PTE_ADDR_MASK) | PAGE_B;
+	guest_invlpg(ALIAS_GVA);
 	GUEST_ASSERT_EQ(*alias, MARK_B);
-	*pte = (*pte & ~PG_ADDR) | PAGE_A;
-	reload_cr3();
+	*pte = (*pte & ~PTE_ADDR_MASK) | PAGE_A;
+	guest_write_cr3(guest_read_cr3());
 	GUEST_ASSERT_EQ(*alias, MARK_A);
 }
 
@@ -138,17 +119,17 @@ static void guest_accessed_dirty(void)
 {
 	volatile uint64_t *pte = guest_pte(ALIAS_GVA);
 
-	*pte &= ~(PG_A | PG_D);
-	invlpg(ALIAS_GVA);
+	*pte &= ~(PTE_A | PTE_D);
+	guest_invlpg(ALIAS_GVA);
 	GUEST_ASSERT_EQ(*alias, MARK_A);
-	GUEST_ASSERT_EQ(*pte & (PG_A | PG_D), PG_A);
+	GUEST_ASSERT_EQ(*pte & (PTE_A | PTE_D), PTE_A);
 	*alias = MARK_C;
-	GUEST_ASSERT_EQ(*pte & (PG_A | PG_D), PG_A | PG_D);
+	GUEST_ASSERT_EQ(*pte & (PTE_A | PTE_D), PTE_A | PTE_D);
 	/* Cleared and flushed again: a write alone sets both. */
-	*pte &= ~(PG_A | PG_D);
-	invlpg(ALIAS_GVA);
+	*pte &= ~(PTE_A | PTE_D);
+	guest_invlpg(ALIAS_GVA);
 	*alias = MARK_B;
-	GUEST_ASSERT_EQ(*pte & (PG_A | PG_D), PG_A | PG_D);
+	GUEST_ASSERT_EQ(*pte & (PTE_A | PTE_D), PTE_A | PTE_D);
 }
 
 /* The accessed flag on a read, the dirty flag on a write (SDM 4.8). */
@@ -163,13 +144,13 @@ static void guest_wp(void)
 	uint64_t cr0 = read_cr0();
 
 	GUEST_ASSERT(cr0 & CR0_WP);
-	*pte &= ~(PG_RW | PG_D);
-	invlpg(ALIAS_GVA);
+	*pte &= ~(PTE_RW | PTE_D);
+	guest_invlpg(ALIAS_GVA);
 	GUEST_ASSERT_EQ(*alias, MARK_A);
 	write_cr0(cr0 & ~CR0_WP);
 	*alias = MARK_C;
 	GUEST_ASSERT_EQ(*(volatile uint64_t *)PAGE_A, MARK_C);
-	GUEST_ASSERT_EQ(*pte & (PG_RW | PG_D), PG_D);
+	GUEST_ASSERT_EQ(*pte & (PTE_RW | PTE_D), PTE_D);
 	write_cr0(cr0);
 	asm volatile("wp_rip: movq $1, (%0)" : : "r"(ALIAS_GVA) : "memory");
 	GUEST_DONE();
@@ -192,8 +173,8 @@ static void guest_not_present(void)
 	volatile uint64_t *pte = guest_pte(ALIAS_GVA);
 
 	GUEST_ASSERT_EQ(*alias, MARK_A);
-	*pte &= ~PG_P;
-	invlpg(ALIAS_GVA);
+	*pte &= ~PTE_P;
+	guest_invlpg(ALIAS_GVA);
 	asm volatile("np_rip: movq $1, (%0)" : : "r"(ALIAS_GVA) : "memory");
 	GUEST_DONE();
 }
@@ -211,8 +192,8 @@ extern const char lm_vectors[];
 /* Make the page of gva not present and flush it. */
 static void guest_unmap(uint64_t gva)
 {
-	*guest_pte(gva) &= ~PG_P;
-	invlpg(gva);
+	*guest_pte(gva) &= ~PTE_P;
+	guest_invlpg(gva);
 }
 
 static void guest_handler_unmapped(void)
@@ -248,7 +229,7 @@ static void guest_reserved(void)
 	uint64_t v;
 
 	*pte |= 1UL << 51;
-	invlpg(ALIAS_GVA);
+	guest_invlpg(ALIAS_GVA);
 	asm volatile("rsvd_rip: mov (%1), %0" : "=r"(v) : "r"(ALIAS_GVA)
 		     : "memory");
 	GUEST_DONE();

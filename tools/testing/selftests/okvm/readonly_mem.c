@@ -80,7 +80,7 @@ TEST(readonly_slot)
 	ASSERT_EQ(rom_hva[1], ROM_WORD + 1);
 	ASSERT_EQ(rom_hva[2], ROM_WORD + 2);
 	vcpu_run_expect_sync(vcpu, ROM_WORD + 1);
-	ASSERT_OK(memcmp(ram_hva, (uint8_t *)rom_hva + 8, COPY_BYTES));
+	ASSERT_MEMEQ(ram_hva, (uint8_t *)rom_hva + 8, COPY_BYTES);
 	vcpu_run_expect_done(vcpu);
 	ASSERT_EQ(((uint64_t *)ram_hva)[RAM_SIZE / 8 - 1], 7);
 	vcpu_free(vcpu);

@@ -302,8 +302,8 @@ TEST(segment_override)
 
 /*
  * Chunks across page boundaries: 16 dwords from 0x8ff0 on, and one
- * dword straddling 0x9ffe; then 3000 bytes out, more than any one exit
- * carries on either.
+ * dword straddling 0x9ffe; then 3000 dwords (12000 bytes) out, more than
+ * any one exit carries on either.
  */
 GUEST_CODE32(guest_cross_page,
 	"	mov $0x3f0, %dx\n"
